@@ -1,0 +1,1 @@
+"""contactplan: wiring (settings, app factory, CLI, embedded services, DB init)."""

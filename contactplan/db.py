@@ -1,0 +1,75 @@
+"""Database wiring: Tortoise configuration from a URL, migrations, connection helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from models import MODEL_MODULES
+
+
+def credentials_from_url(url: str) -> dict[str, Any]:
+    """asyncpg credentials from a postgres URL, including Unix-socket URLs (`?host=/dir`)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql", "asyncpg"}:
+        raise ValueError(f"DATABASE_URL must be a postgres:// URL, got scheme {parsed.scheme!r}")
+    query = parse_qs(parsed.query)
+    host = query.get("host", [parsed.hostname or "127.0.0.1"])[0]
+    return {
+        "host": host,
+        "port": parsed.port or int(query.get("port", ["5432"])[0]),
+        "user": unquote(parsed.username or "postgres"),
+        "password": unquote(parsed.password or ""),
+        "database": (parsed.path or "/postgres").lstrip("/") or "postgres",
+    }
+
+
+def tortoise_config(database_url: str, *, minsize: int = 1, maxsize: int = 10) -> dict[str, Any]:
+    """The one Tortoise configuration every process uses."""
+    credentials = credentials_from_url(database_url) | {"minsize": minsize, "maxsize": maxsize}
+    return {
+        "connections": {
+            "default": {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
+        },
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(database_url: str) -> None:
+    """Apply every pending migration (tortoise 1.x's migration tool)."""
+    from tortoise.context import TortoiseContext
+    from tortoise.migrations.api import migrate as migrate_api
+
+    config = tortoise_config(database_url)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        await migrate_api(config=config, app_labels=None, target=None)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database name."""
+    parsed = urlparse(url)
+    return parsed._replace(path=f"/{name}").geturl()
+
+
+async def recreate_database(url: str, name: str) -> str:
+    """Drop and create database `name` on the server of `url`; return its URL."""
+    import asyncpg
+
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"bad database name {name!r}")
+    conn = await asyncpg.connect(**credentials_from_url(url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(url, name)
