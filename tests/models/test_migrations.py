@@ -42,8 +42,9 @@ async def test_event_external_id_unique_only_when_given(db: None) -> None:
 
     d = await ContactDatabase.create(name="a")
     c = await Contact.create(database=d, external_id="c1")
-    t = await EventType.create(database=d, key="purchase", label="Purchase",
-                               category=EventCategory.PURCHASE)
+    t = await EventType.create(
+        database=d, key="purchase", label="Purchase", category=EventCategory.PURCHASE
+    )
     now = datetime.now(UTC)
     await Event.create(database=d, contact=c, event_type=t, occurred_at=now)
     await Event.create(database=d, contact=c, event_type=t, occurred_at=now)

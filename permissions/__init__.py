@@ -1,0 +1,1 @@
+"""Who may see and do what: permission names, profiles, rules, Strawberry permission classes."""
