@@ -36,9 +36,10 @@ async def test_external_ids_are_unique_per_database(db: None) -> None:
 
 
 async def test_event_external_id_unique_only_when_given(db: None) -> None:
+    from datetime import UTC, datetime
+
     import pytest
     from tortoise.exceptions import IntegrityError
-    from datetime import UTC, datetime
 
     d = await ContactDatabase.create(name="a")
     c = await Contact.create(database=d, external_id="c1")
