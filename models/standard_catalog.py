@@ -9,7 +9,7 @@ from tortoise.transactions import in_transaction
 from models.catalog import ContactDatabase, EventType, Field
 from models.enums import DataType, EventCategory, FieldKind, FieldStorage
 
-S, I, D, B = DataType.STRING, DataType.INTEGER, DataType.DECIMAL, DataType.BOOLEAN
+S, B = DataType.STRING, DataType.BOOLEAN
 DATE, DT, ENUM = DataType.DATE, DataType.DATETIME, DataType.ENUM
 
 # (key, label, data type, pii, extra)
