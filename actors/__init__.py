@@ -1,0 +1,1 @@
+"""Background work: Dramatiq broker and actors, the scheduler tick, the delivery-platform client."""

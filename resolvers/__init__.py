@@ -1,0 +1,1 @@
+"""What each GraphQL field does: load, authorize, validate, call segmentation/actors."""

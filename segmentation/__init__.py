@@ -1,0 +1,1 @@
+"""Condition tree -> validated tree -> one parameterized PostgreSQL statement."""
