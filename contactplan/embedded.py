@@ -36,11 +36,36 @@ def start_postgres(data_dir: Path, services: EmbeddedServices) -> str:
     import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir / "postgres")
     server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
     services._handles.append(server)
     services.database_url = server.get_uri()
     log.info("embedded PostgreSQL at %s", data_dir / "postgres")
     return services.database_url
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop pids of killed processes from pgserver's handle list.
+
+    pgserver stops PostgreSQL when the last process holding a handle exits; a pid left by a
+    killed process would keep it running forever.
+    """
+    import json
+
+    import psutil
+    from pgserver.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:  # the lock pgserver itself takes around this file
+        if not handles.exists():
+            return
+        try:
+            pids = json.loads(handles.read_text())
+        except ValueError:
+            pids = []
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
 
 
 def start_redis(data_dir: Path, services: EmbeddedServices) -> str:

@@ -44,6 +44,9 @@ class Settings:
             value = env.get(name)
             return default if value in (None, "") else value
 
+        def number(name: str, default: int) -> int:
+            return _as_int(name, get(name, default))
+
         return cls(
             database_url=get("DATABASE_URL", None),
             redis_url=get("REDIS_URL", None),
@@ -51,19 +54,19 @@ class Settings:
             data_dir=Path(get("DATA_DIR", DEFAULT_DATA_DIR)),
             delivery_url=get("DELIVERY_URL", None),
             delivery_token=get("DELIVERY_TOKEN", d.delivery_token),
-            log_level=get("LOG_LEVEL", d.log_level).upper(),
+            log_level=_as_log_level(get("LOG_LEVEL", d.log_level)),
             host=get("HOST", d.host),
-            port=int(get("PORT", d.port)),
-            token_ttl_seconds=int(get("TOKEN_TTL_SECONDS", d.token_ttl_seconds)),
-            introspection=_as_bool(get("INTROSPECTION", "true")),
-            max_body_bytes=int(get("MAX_BODY_BYTES", d.max_body_bytes)),
-            max_query_depth=int(get("MAX_QUERY_DEPTH", d.max_query_depth)),
-            max_aliases=int(get("MAX_ALIASES", d.max_aliases)),
-            max_tokens=int(get("MAX_TOKENS", d.max_tokens)),
-            max_tree_depth=int(get("SEGMENT_MAX_DEPTH", d.max_tree_depth)),
-            max_tree_nodes=int(get("SEGMENT_MAX_NODES", d.max_tree_nodes)),
-            login_max_failures=int(get("LOGIN_MAX_FAILURES", d.login_max_failures)),
-            login_lock_seconds=int(get("LOGIN_LOCK_SECONDS", d.login_lock_seconds)),
+            port=number("PORT", d.port),
+            token_ttl_seconds=number("TOKEN_TTL_SECONDS", d.token_ttl_seconds),
+            introspection=_as_bool("INTROSPECTION", get("INTROSPECTION", "true")),
+            max_body_bytes=number("MAX_BODY_BYTES", d.max_body_bytes),
+            max_query_depth=number("MAX_QUERY_DEPTH", d.max_query_depth),
+            max_aliases=number("MAX_ALIASES", d.max_aliases),
+            max_tokens=number("MAX_TOKENS", d.max_tokens),
+            max_tree_depth=number("SEGMENT_MAX_DEPTH", d.max_tree_depth),
+            max_tree_nodes=number("SEGMENT_MAX_NODES", d.max_tree_nodes),
+            login_max_failures=number("LOGIN_MAX_FAILURES", d.login_max_failures),
+            login_lock_seconds=number("LOGIN_LOCK_SECONDS", d.login_lock_seconds),
         )
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
@@ -71,5 +74,34 @@ class Settings:
         return replace(self, database_url=database_url, redis_url=redis_url)
 
 
-def _as_bool(value: str) -> bool:
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+class SettingsError(ValueError):
+    """An environment variable has a value contactplan cannot use."""
+
+
+def _as_int(name: str, value: object) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+    if number < 0:
+        raise SettingsError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def _as_bool(name: str, value: str) -> bool:
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _as_log_level(value: str) -> str:
+    level = str(value).strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level

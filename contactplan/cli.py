@@ -1,0 +1,508 @@
+"""The `contactplan` command: serve, api, worker, migrate, demo, create-user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from contactplan.settings import Settings, SettingsError
+
+log = logging.getLogger("contactplan")
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2  # bad configuration or usage (argparse uses 2 too)
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A failure the user can act on; printed without a traceback."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def redact(url: str) -> str:
+    """`url` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextmanager
+def running_services(settings: Settings, *, redis: bool = True) -> Iterator[Settings]:
+    """Settings with service URLs resolved: embedded servers under DATA_DIR for unset ones.
+
+    `redis=False` for commands that only need PostgreSQL. Embedded servers another
+    contactplan process already runs on the same DATA_DIR are shared, not restarted.
+    """
+    from contactplan.embedded import EmbeddedServices, start_postgres, start_redis
+
+    data_dir = settings.data_dir.expanduser().resolve()
+    services = EmbeddedServices(database_url=settings.database_url, redis_url=settings.redis_url)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.database_url:
+            start_postgres(data_dir, services)
+        if redis and not settings.redis_url:
+            start_redis(data_dir, services)
+    except Exception as error:
+        services.stop()
+        raise CommandError(
+            f"could not start the embedded PostgreSQL/Redis under DATA_DIR={data_dir}: {error}"
+        ) from error
+    try:
+        yield replace(
+            settings,
+            data_dir=data_dir,
+            database_url=services.database_url,
+            redis_url=services.redis_url,
+        )
+    finally:
+        services.stop()
+
+
+def check_services(settings: Settings, *, redis: bool = True) -> None:
+    """Fail with a clear message when PostgreSQL or Redis does not answer."""
+    import asyncpg
+    import redis as redis_lib
+
+    from contactplan.db import credentials_from_url
+
+    assert settings.database_url
+
+    async def ping_postgres() -> None:
+        conn = await asyncpg.connect(**credentials_from_url(settings.database_url), timeout=10)
+        await conn.close()
+
+    try:
+        asyncio.run(ping_postgres())
+    except Exception as error:
+        raise CommandError(
+            f"PostgreSQL at {redact(settings.database_url)} does not answer: {error}"
+        ) from error
+    if not redis or settings.redis_url is None:
+        return
+    try:
+        client = redis_lib.Redis.from_url(settings.redis_url, socket_connect_timeout=10)
+        client.ping()
+        client.close()
+    except Exception as error:
+        raise CommandError(
+            f"Redis at {redact(settings.redis_url)} does not answer: {error}"
+        ) from error
+
+
+async def with_orm(database_url: str, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` with Tortoise initialised on `database_url`, then close the connections."""
+    from tortoise.context import TortoiseContext
+
+    from contactplan.db import tortoise_config
+
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(database_url, maxsize=2))
+        return await work()
+
+
+def migrate_database(database_url: str) -> None:
+    """Apply pending migrations, with a clear error if that fails."""
+    from contactplan.db import migrate
+
+    try:
+        asyncio.run(migrate(database_url))
+    except Exception as error:
+        raise CommandError(f"migrating {redact(database_url)} failed: {error}") from error
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail early when HOST:PORT is taken, instead of the API restarting forever."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({error.strerror}); "
+                "stop the program using it or set PORT / HOST"
+            ) from error
+
+
+def public_url(settings: Settings, path: str = "") -> str:
+    """The URL a browser on this machine uses to reach the API."""
+    host = settings.host
+    if host in {"0.0.0.0", ""}:  # noqa: S104 - only turned into a display address
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}{path}"
+
+
+def raise_on_sigterm() -> None:
+    """Let SIGTERM unwind like Ctrl-C, so `finally` blocks stop embedded servers."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Everything for one machine: services, migrations, first admin, API + worker children."""
+    from contactplan.supervisor import SUPERVISOR_PID_VAR, ChildSpec, Supervisor
+
+    raise_on_sigterm()
+    ensure_port_free(settings.host, settings.port)
+    with running_services(settings) as resolved:
+        check_services(resolved)
+        migrate_database(resolved.database_url)
+        credentials = asyncio.run(with_orm(resolved.database_url, _bootstrap_accounts))
+        env = _child_env(resolved, {SUPERVISOR_PID_VAR: str(os.getpid())})
+        graphql_url = public_url(resolved, "/graphql")
+        _print_banner(resolved, graphql_url, credentials)
+        specs = [
+            ChildSpec("api", [sys.executable, "-m", "contactplan", "api"], env),
+            ChildSpec(
+                "worker",
+                [sys.executable, "-m", "contactplan", "worker", "--threads", str(args.threads)],
+                env,
+            ),
+        ]
+        threading.Thread(
+            target=_announce_when_ready,
+            args=(public_url(resolved, "/healthz"), graphql_url),
+            daemon=True,
+        ).start()
+        return Supervisor(specs).run()
+
+
+async def _bootstrap_accounts() -> tuple[str, str] | None:
+    from permissions.bootstrap import ensure_admin, ensure_builtin_profiles
+
+    await ensure_builtin_profiles()
+    return await ensure_admin()
+
+
+def _child_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=settings.database_url or "",
+        REDIS_URL=settings.redis_url or "",
+        DATA_DIR=str(settings.data_dir),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def _print_banner(
+    settings: Settings, graphql_url: str, credentials: tuple[str, str] | None
+) -> None:
+    lines = [f"contactplan: data in {settings.data_dir}"]
+    if credentials is not None:
+        username, password = credentials
+        lines += [
+            "First start: an administrator was created. This password is shown only once.",
+            f"Login: {username} / {password}",
+            "Log in with the GraphQL mutation",
+            f'  mutation {{ login(username: "{username}", password: "...") {{ token }} }}',
+            "and send the token as the header  Authorization: Bearer <token>",
+        ]
+    lines.append(f"GraphiQL: {graphql_url}")
+    print("\n".join(lines), flush=True)
+
+
+def _announce_when_ready(healthz_url: str, graphql_url: str, timeout: float = 300.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(healthz_url, timeout=2.0).status_code == 200:
+                print(f"contactplan is ready: {graphql_url}", flush=True)
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    log.warning("the API did not become healthy at %s", healthz_url)
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    """The GraphQL API on HOST:PORT (uvicorn)."""
+    import uvicorn
+
+    from actors.broker import setup_broker
+    from contactplan.app import create_app
+    from contactplan.supervisor import watch_parent
+
+    with running_services(settings) as resolved:
+        setup_broker(resolved.redis_url)
+        app = create_app(resolved)
+        watch_parent()
+        config = uvicorn.Config(
+            app,
+            host=resolved.host,
+            port=resolved.port,
+            log_level=resolved.log_level.lower(),
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        server.run()
+        return EXIT_OK if server.started else EXIT_FAILED
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Dramatiq worker + scheduler loop."""
+    from actors.worker import run_worker
+    from contactplan.supervisor import watch_parent
+
+    with running_services(settings) as resolved:
+        check_services(resolved)
+        watch_parent()
+        return run_worker(resolved.database_url, resolved.redis_url, threads=args.threads)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply pending migrations."""
+    raise_on_sigterm()
+    with running_services(settings, redis=False) as resolved:
+        check_services(resolved, redis=False)
+        migrate_database(resolved.database_url)
+        print(f"Database is up to date: {redact(resolved.database_url)}", flush=True)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Generate a demo contact database."""
+    from bench.datagen import generate
+
+    if args.contacts < 1:
+        raise CommandError("--contacts must be at least 1")
+    raise_on_sigterm()
+    with running_services(settings, redis=False) as resolved:
+        check_services(resolved, redis=False)
+        migrate_database(resolved.database_url)
+        database_id = asyncio.run(
+            generate(
+                resolved.database_url,
+                contacts=args.contacts,
+                seed=args.seed,
+                name=args.name,
+                progress=not args.quiet,
+            )
+        )
+    print(
+        f"Demo contact database {args.name!r} (id {database_id}) with {args.contacts} contacts",
+        flush=True,
+    )
+    return EXIT_OK
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Create a user with a profile and database grants."""
+    from permissions.errors import InvalidInput
+
+    password = args.password if args.password is not None else _read_password()
+    if not password:
+        raise CommandError("the password must not be empty")
+    raise_on_sigterm()
+
+    async def create() -> Any:
+        from permissions.bootstrap import create_user, ensure_builtin_profiles
+
+        await ensure_builtin_profiles()
+        return await create_user(
+            args.username,
+            password,
+            profile=args.profile,
+            database_ids=args.database or None,
+            display_name=args.display_name,
+        )
+
+    with running_services(settings, redis=False) as resolved:
+        check_services(resolved, redis=False)
+        try:
+            user = asyncio.run(with_orm(resolved.database_url, create))
+        except InvalidInput as error:
+            raise CommandError(str(error)) from error
+    print(f"User {user.username!r} created with profile {args.profile}", flush=True)
+    return EXIT_OK
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat password: "):
+            raise CommandError("the passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_send_sink(args: argparse.Namespace, settings: Settings) -> int:
+    """The development delivery platform (records what it receives)."""
+    from actors.send_sink import run_send_sink
+
+    data_dir = settings.data_dir.expanduser().resolve() / "send-sink"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    run_send_sink(args.host, args.port, data_dir)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+
+ENVIRONMENT_HELP = """\
+configuration comes from environment variables (see README.md, "Configuration"):
+  DATABASE_URL, REDIS_URL  unset -> embedded PostgreSQL / Redis under DATA_DIR (default ./data)
+  HOST, PORT               where the API listens (default 127.0.0.1:8000)
+  LOG_LEVEL                DEBUG, INFO (default), WARNING, ERROR
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `contactplan`."""
+    parser = argparse.ArgumentParser(
+        prog="contactplan",
+        description="GraphQL backend for marketing segmentation and planning.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Callable[..., int], summary: str, details: str) -> Any:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=f"{summary}\n\n{details}",
+            epilog=ENVIRONMENT_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    serve = add(
+        "serve",
+        cmd_serve,
+        "Run everything on this machine (API, worker and scheduler).",
+        "Starts embedded PostgreSQL/Redis under DATA_DIR when DATABASE_URL/REDIS_URL are\n"
+        "unset, applies migrations, creates the first administrator (its password is printed\n"
+        "once), then runs the API and the worker as child processes and restarts them if\n"
+        "they crash. Stop with Ctrl-C or SIGTERM.",
+    )
+    serve.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    add(
+        "api",
+        cmd_api,
+        "Run the GraphQL API (uvicorn) on HOST:PORT.",
+        "Serves /graphql (GraphiQL in a browser) and /healthz. Does not migrate: run\n"
+        "`contactplan migrate` first. Run several behind a load balancer to scale out.",
+    )
+    worker = add(
+        "worker",
+        cmd_worker,
+        "Run a background worker with the plan scheduler.",
+        "Consumes Dramatiq messages from Redis and runs the scheduler loop every second.\n"
+        "Run several for more throughput; the scheduler claims work with row locks.",
+    )
+    worker.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    add(
+        "migrate",
+        cmd_migrate,
+        "Apply pending database migrations.",
+        "Safe to run again: applied migrations are skipped.",
+    )
+    demo = add(
+        "demo",
+        cmd_demo,
+        "Generate a demo contact database with contacts and events.",
+        "Migrates first. The same seed gives the same data.",
+    )
+    demo.add_argument("--contacts", type=int, required=True, help="number of contacts")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--name", default="demo", help="contact database name (default demo)")
+    demo.add_argument("--quiet", action="store_true", help="no progress output")
+    create_user = add(
+        "create-user",
+        cmd_create_user,
+        "Create a user.",
+        "The password comes from --password, else it is asked for (or read as one line\n"
+        "from standard input when that is not a terminal).",
+    )
+    create_user.add_argument("username")
+    create_user.add_argument("--password", help="the password (visible in `ps`; prefer stdin)")
+    create_user.add_argument(
+        "--profile", default="USER", help="profile name: ADMIN, POWERUSER, USER (default), GUEST"
+    )
+    create_user.add_argument(
+        "--database",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="contact database id the user may use (repeat for several)",
+    )
+    create_user.add_argument("--display-name", default="", help="name shown in the UI")
+    if _send_sink_available():
+        sink = add(
+            "send-sink",
+            cmd_send_sink,
+            "Run the development delivery platform.",
+            "Records every delivery under DATA_DIR/send-sink; can be told to fail or slow down.",
+        )
+        sink.add_argument("--host", default="127.0.0.1")
+        sink.add_argument("--port", type=int, default=8025)
+    return parser
+
+
+def _send_sink_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("actors.send_sink") is not None
+
+
+def configure_logging(level: str) -> None:
+    """One log format for every process, on standard error."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `contactplan` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"contactplan: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level)
+    try:
+        return args.handler(args, settings)
+    except CommandError as error:
+        print(f"contactplan {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
