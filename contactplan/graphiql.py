@@ -12,13 +12,18 @@ from pathlib import Path
 
 GRAPHIQL_STATIC_DIR: Path = Path(__file__).resolve().parent / "static" / "graphiql"
 
-# No inline script or style at all: everything the page runs or styles with comes from
-# 'self'. GraphiQL's CSS embeds its fonts and icons as data: URLs.
+# The one inline <style> GraphiQL adds: react-remove-scroll-bar's scroll lock while a dialog
+# is open, with a zero gap because this page never scrolls. The browser test opens a dialog
+# and fails on any CSP violation, so a GraphiQL update that changes it is caught.
+SCROLL_LOCK_STYLE_HASH = "sha256-Y/huXlwoYkVyQlxwSVcCi1RCDGDCSVBzDt0hYP9qlTc="
+
+# No inline script at all and no other inline style: everything comes from 'self'.
+# GraphiQL's CSS embeds its fonts and icons as data: URLs.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self'",
-        "style-src 'self'",
+        f"style-src 'self' '{SCROLL_LOCK_STYLE_HASH}'",
         "connect-src 'self'",
         "img-src 'self' data:",
         "font-src 'self' data:",
