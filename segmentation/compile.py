@@ -1,0 +1,411 @@
+"""Validated tree -> one parameterized PostgreSQL statement selecting `contact_id`.
+
+One function per node kind. Every node compiles to a two-valued boolean over the contact
+row `c` (never NULL, so NOT behaves as in the reference evaluator). Event-based nodes
+compile to a per-contact set (a grouped sub-query over `event`) LEFT JOINed on the
+contact, so a rule is evaluated with hash joins whatever the boolean structure around it.
+Identifiers come only from the catalog and fixed code; every value is a bind parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from models.contacts import CONTACT_COLUMNS
+from segmentation.catalog import Catalog, EventTypeInfo, FieldInfo
+from segmentation.operators import OPERATORS
+from segmentation.params import Params
+from segmentation.tree import (
+    VALUE_PROPERTY,
+    Aggregate,
+    Condition,
+    ContactRule,
+    Correlation,
+    Definition,
+    EventPick,
+    EventRule,
+    Group,
+    Metric,
+    Node,
+    Not,
+    Refine,
+    Sample,
+    SegmentRef,
+    Sequence,
+    Window,
+)
+from segmentation.validate import ValidSegment
+from segmentation.values import EvalContext, window_bounds
+
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_DATETIME_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+
+
+@dataclass(frozen=True)
+class ExplainItem:
+    """One node of the tree and its SQL truth value over `c` (for explain)."""
+
+    path: str
+    kind: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class CompiledSegment:
+    """One statement selecting the distinct member ids as `contact_id`, with its parameters."""
+
+    sql: str
+    params: list[Any]
+    database_id: int
+    as_of: dt.datetime
+    from_sql: str = ""  # `contact c LEFT JOIN ...` of the condition tree (for explain)
+    where_sql: str = ""
+    explain_items: tuple[ExplainItem, ...] = field(default_factory=tuple)
+
+
+def compile_definition(
+    segment: ValidSegment, catalog: Catalog, as_of: dt.datetime
+) -> CompiledSegment:
+    """Compile a validated definition; relative times resolve against `as_of`."""
+    ctx = EvalContext(as_of, catalog.timezone)
+    params = Params()
+    compiler = _Compiler(catalog, ctx, segment.references, params)
+    db_param = params.add(catalog.database_id, "integer")
+    sql, from_sql, where_sql = compiler.statement(segment.definition, db_param)
+    return CompiledSegment(
+        sql=sql,
+        params=params.values,
+        database_id=catalog.database_id,
+        as_of=as_of,
+        from_sql=from_sql,
+        where_sql=where_sql,
+        explain_items=tuple(compiler.explain),
+    )
+
+
+def field_sql(f: FieldInfo, params: Params, alias: str = "c") -> str:
+    """The typed SQL expression of a catalog field on contact alias `alias`."""
+    if f.storage == "column":
+        if f.column not in CONTACT_COLUMNS:
+            raise ValueError(f"catalog field {f.key!r} points at unknown column {f.column!r}")
+        return f"{alias}.{f.column}"
+    return json_typed(f"{alias}.attributes -> {params.add(f.key, 'text')}", f.data_type)
+
+
+def json_typed(x: str, data_type: str) -> str:
+    """A JSONB value typed as the catalog says; a value of another JSON type reads as NULL."""
+    text = f"({x} #>> '{{}}')"
+    if data_type in ("string", "enum"):
+        return f"(CASE WHEN jsonb_typeof({x}) = 'string' THEN {text} END)"
+    if data_type in ("integer", "decimal"):
+        return f"(CASE WHEN jsonb_typeof({x}) = 'number' THEN {text}::numeric END)"
+    if data_type == "boolean":
+        return f"(CASE WHEN jsonb_typeof({x}) = 'boolean' THEN {text}::boolean END)"
+    if data_type == "date":
+        return (
+            f"(CASE WHEN jsonb_typeof({x}) = 'string' AND {text} ~ '{_DATE_RE}'"
+            f" THEN {text}::date END)"
+        )
+    if data_type == "datetime":
+        return (
+            f"(CASE WHEN jsonb_typeof({x}) = 'string' AND {text} ~ '{_DATETIME_RE}'"
+            f" THEN {text}::timestamptz END)"
+        )
+    if data_type == "string_list":
+        return f"(CASE WHEN jsonb_typeof({x}) = 'array' THEN {x} END)"
+    raise ValueError(f"unknown data type {data_type!r}")
+
+
+def property_sql(et: EventTypeInfo, key: str, params: Params) -> tuple[str, str]:
+    """(typed SQL expression, data type) of an event property on event alias `e`."""
+    if key == VALUE_PROPERTY:
+        return "e.value", "decimal"
+    data_type = et.properties[key].data_type
+    return json_typed(f"e.properties -> {params.add(key, 'text')}", data_type), data_type
+
+
+def condition_sql(expr: str, data_type: str, cond: Condition, enum_values, p, ctx) -> str:
+    """A condition as a two-valued boolean (NULL never matches)."""
+    op = OPERATORS[cond.op]
+    prepared = op.prepare(cond.value, data_type, ctx, enum_values)
+    return f"COALESCE({op.sql(expr, prepared, data_type, p, ctx)}, false)"
+
+
+def zero_events_match(rule: EventRule, ctx: EvalContext) -> bool:
+    """Whether the rule's tests (ignoring `have`) hold for a contact with no matching event."""
+    parts = []
+    if rule.count is not None:
+        parts.append(_compare_py(Decimal(0), rule.count.op, rule.count.value, "integer", ctx))
+    if rule.aggregate is not None:
+        agg = rule.aggregate
+        zero = Decimal(0) if agg.fn in ("sum", "count") else None
+        parts.append(_compare_py(zero, agg.op, agg.value, "decimal", ctx))
+    if rule.share is not None:
+        parts.append(False)
+    return bool(parts) and all(parts)
+
+
+def _compare_py(value: Any, op_name: str, raw: Any, data_type: str, ctx: EvalContext) -> bool:
+    op = OPERATORS[op_name]
+    return op.py(value, op.prepare(raw, data_type, ctx, ()), data_type, ctx)
+
+
+class _Compiler:
+    def __init__(
+        self,
+        catalog: Catalog,
+        ctx: EvalContext,
+        references: dict[int, Definition],
+        params: Params,
+        prefix: str = "",
+        counter: list[int] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.ctx = ctx
+        self.references = references
+        self.p = params
+        self.prefix = prefix
+        self.joins: list[str] = []
+        self.explain: list[ExplainItem] = []
+        self.counter = counter if counter is not None else [0]
+
+    def alias(self, stem: str) -> str:
+        self.counter[0] += 1
+        return f"{stem}{self.counter[0]}"
+
+    # -- statement -----------------------------------------------------------------------
+    def statement(self, definition: Definition, db_param: str) -> tuple[str, str, str]:
+        where = self.node(definition.root)
+        from_sql = " ".join(["contact c", *self.joins])
+        where_sql = f"c.database_id = {db_param} AND {where}"
+        sql = f"SELECT c.id AS contact_id FROM {from_sql} WHERE {where_sql}"
+        if definition.refine is not None:
+            sql = self.refine(sql, definition.refine)
+        return sql, from_sql, where_sql
+
+    def refine(self, base: str, refine: Refine) -> str:
+        metric_sql = self.metric(refine.metric)
+        r = self.alias("r")
+        s = self.alias("s")
+        value = f"{r}.m"
+        if refine.metric.fn in ("sum", "count"):
+            value = f"COALESCE({r}.m, 0)"
+        direction = "DESC" if refine.order == "top" else "ASC"
+        return (
+            f"SELECT {s}.contact_id FROM ({base}) {s}"
+            f" LEFT JOIN ({metric_sql}) {r} ON {r}.contact_id = {s}.contact_id"
+            f" ORDER BY {value} {direction} NULLS LAST, {s}.contact_id"
+            f" LIMIT {self.p.add(refine.limit, 'bigint')}"
+        )
+
+    def metric(self, metric: Metric) -> str:
+        et = self.catalog.event_types[metric.event_type]
+        x, _ = property_sql(et, metric.of, self.p)
+        where = self.event_where(et, metric.window)
+        agg = {"count": f"count({x})", "sum": f"sum({x})", "min": f"min({x})",
+               "max": f"max({x})", "avg": f"avg({x})"}[metric.fn]  # fmt: skip
+        return f"SELECT e.contact_id, {agg} AS m FROM event e WHERE {where} GROUP BY e.contact_id"
+
+    # -- dispatch ------------------------------------------------------------------------
+    def node(self, node: Node) -> str:
+        compile_kind = _NODE_COMPILERS[type(node)]
+        sql = compile_kind(self, node)
+        self.explain.append(ExplainItem(self.prefix + node.path, _kind(node), sql))
+        return sql
+
+    def group(self, node: Group) -> str:
+        joiner = " AND " if node.op == "and" else " OR "
+        return "(" + joiner.join(self.node(child) for child in node.children) + ")"
+
+    def negation(self, node: Not) -> str:
+        return f"(NOT {self.node(node.child)})"
+
+    def sequence(self, node: Sequence) -> str:
+        acc = self.node(node.first)
+        for step in node.steps:
+            item = self.node(step.node)
+            acc = {
+                "and": f"({acc} AND {item})",
+                "or": f"({acc} OR {item})",
+                "except": f"({acc} AND NOT {item})",
+            }[step.join]
+        return acc
+
+    def contact_rule(self, node: ContactRule) -> str:
+        parts = []
+        for cond in node.conditions:
+            f = self.catalog.fields[cond.key]
+            sql = condition_sql(
+                field_sql(f, self.p), f.data_type, cond, f.enum_values, self.p, self.ctx
+            )
+            self.explain.append(ExplainItem(self.prefix + cond.path, "condition", sql))
+            parts.append(sql)
+        joiner = " AND " if node.match == "all" else " OR "
+        return "(" + joiner.join(parts) + ")"
+
+    def join_set(self, subquery: str) -> str:
+        """LEFT JOIN a per-contact set; returns its alias."""
+        alias = self.alias("j")
+        self.joins.append(f"LEFT JOIN ({subquery}) {alias} ON {alias}.contact_id = c.id")
+        return alias
+
+    def event_where(self, et: EventTypeInfo, window: Window) -> str:
+        parts = [f"e.event_type_id = {self.p.add(et.id, 'integer')}"]
+        low, high, high_inclusive = window_bounds(
+            window.kind, window.start, window.end, window.amount, window.unit, self.ctx
+        )
+        if low is not None:
+            parts.append(f"e.occurred_at >= {self.p.add(low, 'timestamptz')}")
+        if high is not None:
+            cmp = "<=" if high_inclusive else "<"
+            parts.append(f"e.occurred_at {cmp} {self.p.add(high, 'timestamptz')}")
+        return " AND ".join(parts)
+
+    def event_conditions(self, et: EventTypeInfo, conditions, match: str) -> str | None:
+        if not conditions:
+            return None
+        parts = []
+        for cond in conditions:
+            expr, data_type = property_sql(et, cond.key, self.p)
+            parts.append(condition_sql(expr, data_type, cond, (), self.p, self.ctx))
+        return "(" + (" AND " if match == "all" else " OR ").join(parts) + ")"
+
+    def event_rule(self, node: EventRule) -> str:
+        et = self.catalog.event_types[node.event_type]
+        where = self.event_where(et, node.window)
+        matching = self.event_conditions(et, node.conditions, node.match)
+        filt = ""
+        if node.share is None and matching is not None:
+            where = f"{where} AND {matching}"
+        elif matching is not None:
+            filt = f" FILTER (WHERE {matching})"
+        tests = []
+        if node.count is not None:
+            tests.append(
+                self.compare(f"count(*){filt}", node.count.op, node.count.value, "integer")
+            )
+        if node.aggregate is not None:
+            tests.append(self.aggregate(et, node.aggregate, filt))
+        if node.share is not None:
+            share = f"(count(*){filt} * 100.0 / count(*))"
+            tests.append(self.compare(share, node.share.op, node.share.value, "decimal"))
+        zero = zero_events_match(node, self.ctx)
+        having = ""
+        if tests:
+            test = " AND ".join(tests)
+            having = f" HAVING NOT ({test})" if zero else f" HAVING {test}"
+        alias = self.join_set(
+            f"SELECT e.contact_id FROM event e WHERE {where} GROUP BY e.contact_id{having}"
+        )
+        in_set = f"({alias}.contact_id IS NOT NULL)"
+        out_set = f"({alias}.contact_id IS NULL)"
+        hit = out_set if zero else in_set
+        if not node.have:
+            hit = in_set if zero else out_set
+        return hit
+
+    def compare(self, expr: str, op_name: str, raw: Any, data_type: str) -> str:
+        op = OPERATORS[op_name]
+        prepared = op.prepare(raw, data_type, self.ctx, ())
+        return f"COALESCE({op.sql(expr, prepared, data_type, self.p, self.ctx)}, false)"
+
+    def aggregate(self, et: EventTypeInfo, agg: Aggregate, filt: str) -> str:
+        x, _ = property_sql(et, agg.of, self.p)
+        expr = {
+            "count": f"count({x}){filt}",
+            "sum": f"COALESCE(sum({x}){filt}, 0)",
+            "min": f"min({x}){filt}",
+            "max": f"max({x}){filt}",
+            "avg": f"avg({x}){filt}",
+        }[agg.fn]
+        return self.compare(expr, agg.op, agg.value, "decimal")
+
+    def pick(self, pick: EventPick) -> str:
+        et = self.catalog.event_types[pick.event_type]
+        where = self.event_where(et, pick.window)
+        matching = self.event_conditions(et, pick.conditions, pick.match)
+        if matching is not None:
+            where = f"{where} AND {matching}"
+        fn = "min" if pick.occurrence == "first" else "max"
+        return (
+            f"SELECT e.contact_id, {fn}(e.occurred_at) AS t FROM event e"
+            f" WHERE {where} GROUP BY e.contact_id"
+        )
+
+    def correlation(self, node: Correlation) -> str:
+        a, b = self.alias("a"), self.alias("b")
+        d = self.p.add(dt.timedelta(days=node.days), "interval")
+        ab, ba = f"({a}.t - {b}.t)", f"({b}.t - {a}.t)"
+        test = {
+            "within": f"{ab} <= {d} AND {ba} <= {d}",
+            "within_after": f"{a}.t >= {b}.t AND {ab} <= {d}",
+            "within_before": f"{b}.t >= {a}.t AND {ba} <= {d}",
+            "more_than": f"({ab} > {d} OR {ba} > {d})",
+            "more_than_after": f"{ab} > {d}",
+            "more_than_before": f"{ba} > {d}",
+        }[node.op]
+        alias = self.join_set(
+            f"SELECT {a}.contact_id FROM ({self.pick(node.first)}) {a}"
+            f" JOIN ({self.pick(node.second)}) {b} ON {b}.contact_id = {a}.contact_id"
+            f" WHERE {test}"
+        )
+        return f"({alias}.contact_id IS NOT NULL)"
+
+    def segment_ref(self, node: SegmentRef) -> str:
+        definition = self.references[node.segment_id]
+        prefix = f"{self.prefix}{node.path}>"
+        if definition.refine is None:
+            inner = _Compiler(self.catalog, self.ctx, self.references, self.p, prefix, self.counter)
+            sql = inner.node(definition.root)
+            self.joins += inner.joins
+            self.explain += inner.explain
+        else:
+            inner = _Compiler(self.catalog, self.ctx, self.references, self.p, prefix, self.counter)
+            db_param = self.p.add(self.catalog.database_id, "integer")
+            sub, _, _ = inner.statement(definition, db_param)
+            self.explain += inner.explain
+            sql = f"({self.join_set(sub)}.contact_id IS NOT NULL)"
+        return sql if node.include else f"(NOT {sql})"
+
+    def sample(self, node: Sample) -> str:
+        bucket = sample_bucket_sql("c.id", self.p.add(node.seed, "text"))
+        n = self.p.add(node.buckets, "bigint")
+        return (
+            f"({bucket} % {n} >= {self.p.add(node.start, 'bigint')}"
+            f" AND {bucket} % {n} < {self.p.add(node.end, 'bigint')})"
+        )
+
+
+def sample_bucket_sql(id_sql: str, seed_param: str) -> str:
+    """The first 32 bits of md5(seed:id) as a non-negative bigint (see reference.sample_hash)."""
+    return f"('x' || substr(md5({seed_param} || ':' || {id_sql}::text), 1, 8))::bit(32)::bigint"
+
+
+def _kind(node: Node) -> str:
+    return _KIND_NAMES[type(node)]
+
+
+_KIND_NAMES = {
+    Group: "group",
+    Not: "not",
+    Sequence: "sequence",
+    ContactRule: "contact",
+    EventRule: "event",
+    Correlation: "correlation",
+    SegmentRef: "segment",
+    Sample: "sample",
+}
+
+_NODE_COMPILERS = {
+    Group: _Compiler.group,
+    Not: _Compiler.negation,
+    Sequence: _Compiler.sequence,
+    ContactRule: _Compiler.contact_rule,
+    EventRule: _Compiler.event_rule,
+    Correlation: _Compiler.correlation,
+    SegmentRef: _Compiler.segment_ref,
+    Sample: _Compiler.sample,
+}

@@ -1,0 +1,51 @@
+"""Why a contact is (not) in a segment: the truth value of every node of its tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from segmentation.compile import CompiledSegment
+from segmentation.run import connection
+
+
+@dataclass(frozen=True)
+class NodeTruth:
+    """One node (or contact condition) of the tree and whether it holds for the contact."""
+
+    path: str
+    kind: str
+    value: bool
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Whether the contact is a member (refinement included) and why, node by node."""
+
+    contact_id: int
+    member: bool
+    nodes: list[NodeTruth]
+
+
+async def explain_contact(
+    compiled: CompiledSegment, contact_id: int, *, conn: Any = None
+) -> Explanation | None:
+    """Evaluate every node of the compiled tree for one contact (None: no such contact here)."""
+    n = len(compiled.params)
+    contact = f"${n + 1}::bigint"
+    columns = [f"{item.sql} AS n{i}" for i, item in enumerate(compiled.explain_items)]
+    member = f"EXISTS (SELECT 1 FROM ({compiled.sql}) m WHERE m.contact_id = {contact})"
+    sql = (
+        f"SELECT {', '.join([f'{member} AS member', *columns])} FROM {compiled.from_sql}"
+        f" WHERE c.database_id = $1 AND c.id = {contact}"
+    )
+    async with connection(conn) as c:
+        row = await c.fetchrow(sql, *compiled.params, contact_id)
+    if row is None:
+        return None
+    nodes = [
+        NodeTruth(item.path, item.kind, bool(row[f"n{i}"]))
+        for i, item in enumerate(compiled.explain_items)
+    ]
+    nodes.sort(key=lambda t: t.path)
+    return Explanation(contact_id, bool(row["member"]), nodes)
