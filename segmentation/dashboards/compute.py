@@ -1,0 +1,133 @@
+"""Compute a dashboard: every panel's SQL at once, each on its own pooled connection; cached."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tortoise import connections
+
+from segmentation.dashboards import demographics, events, fields, influence, size, spending
+from segmentation.dashboards.cache import DashboardCache, definition_hash
+from segmentation.dashboards.context import PanelContext, PanelJob
+from segmentation.dashboards.model import Dashboard, DashboardError, DashboardOptions, Panel
+from segmentation.dashboards.sql import CompiledSql, Scope
+
+# Jobs that scan events start first: they take longest, the contact scans fill in around them.
+HEAVY = (events.events_panels, spending.spending_panels, spending.top_categories_panel)
+
+
+def panel_jobs(ctx: PanelContext, catalog_fields: Sequence[fields.CatalogField]) -> list[PanelJob]:
+    """The dashboard's panel jobs in display order."""
+    jobs: list[PanelJob] = [
+        demographics.age_bands_panel,
+        demographics.gender_panel,
+        demographics.country_panel,
+        demographics.city_panel,
+        demographics.contactability_panel,
+        events.events_panels,
+        spending.spending_panels,
+        spending.top_categories_panel,
+    ]
+    jobs += [functools.partial(fields.field_panel, field=f) for f in catalog_fields]
+    if ctx.options.plan_id is not None:
+        jobs.append(influence.influence_panel)
+    if ctx.segment_id is not None:
+        jobs.append(size.size_panel)
+    return jobs
+
+
+async def compute_dashboard(
+    database_id: int,
+    members: CompiledSql | tuple[str, Sequence[Any]] | None,
+    *,
+    as_of: datetime,
+    options: DashboardOptions | None = None,
+    force: bool = False,
+    cache: DashboardCache | None = None,
+    segment_id: int | None = None,
+    definition: Any = None,
+    max_parallel: int = 4,
+    connection: str = "default",
+) -> Dashboard:
+    """The dashboard of a member set (`members`: SQL selecting `contact_id`, and its `$n`
+    parameters) or of the whole database (`members=None`).
+
+    Cached under the database, segment, `definition` (default: the member SQL and parameters),
+    options and the as-of day; `force` recomputes and replaces the cached copy.
+    """
+    options = options or DashboardOptions()
+    options.validate()
+    if as_of.tzinfo is None:
+        raise DashboardError("asOf", "needs a time zone")
+    client = connections.get(connection)
+    ctx = PanelContext(
+        scope=Scope.of(database_id, members),
+        timezone=await _timezone(client, database_id),
+        as_of=as_of,
+        options=options,
+        computed_at=datetime.now(UTC),
+        segment_id=segment_id,
+    )
+    key = None
+    if cache is not None:
+        scope = ctx.scope
+        identity = [scope.member_sql, scope.member_params] if definition is None else definition
+        digest = definition_hash(identity)
+        key = cache.key(database_id, segment_id, digest, options, ctx.local_today)
+        hit = None if force else await cache.get(key)
+        if hit is not None:
+            computed_at, panels = hit
+            return Dashboard(
+                database_id, segment_id, as_of, options, tuple(panels), computed_at, True
+            )
+    async with client.acquire_connection() as conn:
+        catalog_fields = await fields.load_fields(conn, database_id, options.field_keys)
+        if options.plan_id is not None:
+            await _check_plan(conn, database_id, options.plan_id)
+    panels = await run_jobs(client, panel_jobs(ctx, catalog_fields), ctx, max_parallel)
+    if cache is not None and key is not None:
+        await cache.put(key, ctx.computed_at, panels)
+    return Dashboard(database_id, segment_id, as_of, options, tuple(panels), ctx.computed_at)
+
+
+async def run_jobs(
+    client: Any, jobs: list[PanelJob], ctx: PanelContext, max_parallel: int
+) -> list[Panel]:
+    """Run the jobs concurrently, each on a connection of its own from the pool."""
+    gate = asyncio.Semaphore(max_parallel)
+
+    async def run(job: PanelJob) -> list[Panel]:
+        async with gate, client.acquire_connection() as conn:
+            return await job(conn, ctx)
+
+    order = sorted(range(len(jobs)), key=lambda i: jobs[i] not in HEAVY)
+    async with asyncio.TaskGroup() as group:
+        tasks = {i: group.create_task(run(jobs[i])) for i in order}
+    return [panel for i in range(len(jobs)) for panel in tasks[i].result()]
+
+
+async def _timezone(client: Any, database_id: int) -> str:
+    rows = await client.execute_query_dict(
+        "SELECT timezone FROM contact_database WHERE id = $1::int", [database_id]
+    )
+    if not rows:
+        raise DashboardError("databaseId", f"no contact database {database_id}", "not_found")
+    timezone = rows[0]["timezone"]
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise DashboardError("databaseId", f"unknown time zone {timezone!r}") from error
+    return timezone
+
+
+async def _check_plan(conn: Any, database_id: int, plan_id: int) -> None:
+    found = await conn.fetchval(
+        "SELECT 1 FROM plan WHERE id = $1::int AND database_id = $2::int", plan_id, database_id
+    )
+    if not found:
+        raise DashboardError("planId", f"no plan {plan_id} in this database", "not_found")

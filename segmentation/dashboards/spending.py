@@ -1,0 +1,104 @@
+"""Spending panels: distribution of total spend and of purchase counts; top categories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from segmentation.dashboards.context import (
+    PanelContext,
+    band_labels,
+    number,
+    one_series_panel,
+    statement,
+    top_rows,
+)
+from segmentation.dashboards.model import Panel, PanelKind, Point
+from segmentation.dashboards.sql import SqlParams, top_values_sql
+
+PURCHASE = "purchase"  # event type of an order; value = order amount
+PURCHASE_LINE = "purchase_line"  # event type of an order line; value = line amount
+CATEGORY = "category"  # property of a purchase line
+NO_PURCHASE = "no purchase"
+
+
+def _event_type(ctx: PanelContext, p: SqlParams, key: str) -> str:
+    """Scalar subquery: the id of the database's event type `key`."""
+    return (
+        f"(SELECT id FROM catalog_event_type WHERE database_id = "
+        f"{p.add(ctx.scope.database_id, 'int')} AND key = {p.add(key, 'text')})"
+    )
+
+
+def spending_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
+    """Buyers per spend band and per purchase-count band, buyers' revenue, and the scope size."""
+    p = ctx.scope.params()
+    sql = f"""
+    WITH buyer AS (
+        SELECT e.contact_id, coalesce(sum(e.value), 0) AS spend, count(*)::int AS orders
+        FROM event e
+        WHERE {ctx.scope.event_filter(p)} AND e.event_type_id = {_event_type(ctx, p, PURCHASE)}
+          AND {ctx.window_filter(p, "e.occurred_at")}
+        GROUP BY e.contact_id)
+    SELECT 'spend' AS measure,
+           width_bucket(spend, {p.add(list(ctx.options.spend_bands), "numeric[]")}) AS bucket,
+           count(*)::numeric AS n
+    FROM buyer GROUP BY 2
+    UNION ALL
+    SELECT 'orders', width_bucket(orders, {p.add(list(ctx.options.order_bands), "int[]")}),
+           count(*)::numeric
+    FROM buyer GROUP BY 2
+    UNION ALL SELECT 'revenue', 0, coalesce(sum(spend), 0) FROM buyer
+    UNION ALL SELECT 'purchases', 0, coalesce(sum(orders), 0)::numeric FROM buyer
+    UNION ALL SELECT 'contacts', 0, {ctx.scope.count_sql(p)}::numeric"""
+    return sql, p.values
+
+
+async def spending_panels(conn: Any, ctx: PanelContext) -> list[Panel]:
+    rows = await conn.fetch(*statement(spending_sql(ctx)))
+    values = {(r["measure"], r["bucket"]): number(r["n"]) for r in rows}
+    spend = {b: n for (m, b), n in values.items() if m == "spend"}
+    orders = {b: n for (m, b), n in values.items() if m == "orders"}
+    contacts = values[("contacts", 0)]
+    buyers = sum(spend.values())
+    no_purchase = Point(NO_PURCHASE, contacts - buyers)
+    spend_labels = band_labels(ctx.options.spend_bands, integer=False)
+    order_labels = band_labels(ctx.options.order_bands, integer=True, below=False)
+    summary = [
+        Point("contacts", contacts),
+        Point("buyers", buyers),
+        Point("purchases", values[("purchases", 0)]),
+        Point("revenue", values[("revenue", 0)]),
+    ]
+    spend_points = [no_purchase] + [
+        Point(label, spend.get(i, 0.0)) for i, label in enumerate(spend_labels)
+    ]
+    order_points = [no_purchase] + [
+        Point(label, orders.get(i + 1, 0.0)) for i, label in enumerate(order_labels)
+    ]
+    return [
+        one_series_panel(ctx, "spend_distribution", "Total spend", PanelKind.HISTOGRAM,
+                         spend_points, "contacts", summary=summary),
+        one_series_panel(ctx, "purchase_count_distribution", "Number of purchases",
+                         PanelKind.HISTOGRAM, order_points, "contacts", summary=summary),
+    ]  # fmt: skip
+
+
+def top_categories_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
+    """Revenue of order lines per product category, top N + other + unknown."""
+    p = ctx.scope.params()
+    grouped = f"""
+        SELECT nullif(e.properties ->> {p.add(CATEGORY, "text")}, '') AS label,
+               coalesce(sum(e.value), 0) AS n
+        FROM event e
+        WHERE {ctx.scope.event_filter(p)} AND e.event_type_id = {_event_type(ctx, p, PURCHASE_LINE)}
+          AND {ctx.window_filter(p, "e.occurred_at")}
+        GROUP BY 1"""
+    return top_values_sql(grouped, p.add(ctx.options.top_n, "int")), p.values
+
+
+async def top_categories_panel(conn: Any, ctx: PanelContext) -> list[Panel]:
+    points = await top_rows(conn, top_categories_sql(ctx))
+    return [
+        one_series_panel(ctx, "top_categories", "Top categories", PanelKind.BAR, points,
+                         "amount", name="revenue")
+    ]  # fmt: skip

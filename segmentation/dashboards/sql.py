@@ -1,0 +1,84 @@
+"""SQL building blocks shared by the panels: bind parameters, the member set, top N + other."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class CompiledSql(Protocol):
+    """Anything with SQL selecting `contact_id` and its `$n` parameters (a compiled segment)."""
+
+    sql: str
+    params: Sequence[Any]
+
+
+class SqlParams:
+    """Bind parameters of one statement: `add(value)` returns its `$n` placeholder.
+
+    Starts after the member set's own parameters, so the member SQL keeps its `$1..$k`
+    numbering and is pasted unchanged.
+    """
+
+    def __init__(self, initial: Sequence[Any] = ()) -> None:
+        self.values: list[Any] = list(initial)
+
+    def add(self, value: Any, cast: str | None = None) -> str:
+        self.values.append(value)
+        placeholder = f"${len(self.values)}"
+        return f"{placeholder}::{cast}" if cast else placeholder
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The contacts a dashboard covers: a whole database, or a member set within it."""
+
+    database_id: int
+    member_sql: str | None = None
+    member_params: tuple[Any, ...] = ()
+
+    @classmethod
+    def of(cls, database_id: int, members: CompiledSql | tuple[str, Sequence[Any]] | None) -> Scope:
+        if members is None:
+            return cls(database_id)
+        sql, params = members if isinstance(members, tuple) else (members.sql, members.params)
+        return cls(database_id, sql, tuple(params))
+
+    def params(self) -> SqlParams:
+        """A parameter list for one statement, starting with the member set's parameters."""
+        return SqlParams(self.member_params)
+
+    def contact_filter(self, p: SqlParams, alias: str = "c") -> str:
+        """WHERE condition keeping the scope's rows of `contact {alias}`."""
+        database = p.add(self.database_id, "int")
+        return f"{alias}.database_id = {database}" + self._members(f"{alias}.id")
+
+    def event_filter(self, p: SqlParams, alias: str = "e") -> str:
+        """WHERE condition keeping the events of the scope's contacts (`event {alias}`)."""
+        database = p.add(self.database_id, "int")
+        return f"{alias}.database_id = {database}" + self._members(f"{alias}.contact_id")
+
+    def _members(self, contact_id: str) -> str:
+        if self.member_sql is None:
+            return ""
+        return f" AND {contact_id} IN (SELECT contact_id FROM ({self.member_sql}) AS members)"
+
+    def count_sql(self, p: SqlParams) -> str:
+        """A scalar subquery counting the scope's contacts."""
+        return f"(SELECT count(*) FROM contact c WHERE {self.contact_filter(p)})"
+
+
+def top_values_sql(grouped_sql: str, top: str) -> str:
+    """Top `top` labels of `grouped_sql` (columns `label`, `n`), then `other`, then unknown.
+
+    Returns rows (label, n, part) with part 0 = a top value, 1 = all others, 2 = unknown (NULL).
+    """
+    return f"""
+    WITH g AS ({grouped_sql}),
+    r AS (SELECT label, n, row_number() OVER (ORDER BY n DESC, label) AS rank
+          FROM g WHERE label IS NOT NULL)
+    SELECT label, n, 0 AS part FROM r WHERE rank <= {top}
+    UNION ALL SELECT NULL, sum(n), 1 FROM r WHERE rank > {top} HAVING count(*) > 0
+    UNION ALL SELECT NULL, n, 2 FROM g WHERE label IS NULL
+    ORDER BY part, n DESC, label"""
