@@ -84,3 +84,152 @@ def redis(redis_url: str) -> Iterator[object]:
     client.flushdb()
     yield client
     client.close()
+
+
+# ---- GraphQL app client, users per profile, login helper (accounts / GraphQL core) ----
+# Reuse: `gql` posts GraphQL over HTTP to create_app(app_settings, manage_orm=False);
+# `accounts` gives two contact databases and one user per built-in profile with a token.
+
+import httpx  # noqa: E402
+
+from contactplan.settings import Settings  # noqa: E402
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
+
+
+@pytest.fixture(scope="session")
+def app_settings(database_url: str, redis_url: str) -> Settings:
+    """Settings for an app under test: the test database and Redis, a fixed secret."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=TEST_SECRET_KEY,
+        login_max_failures=3,
+        login_lock_seconds=60,
+    )
+
+
+@pytest.fixture(scope="session")
+def test_password_hash() -> str:
+    """The argon2 hash of TEST_PASSWORD, computed once (hashing is slow on purpose)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(TEST_PASSWORD)
+
+
+class GraphQLClient:
+    """Posts GraphQL requests to an app; `execute` returns the decoded JSON document."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(
+        self,
+        query: str,
+        variables: dict | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """The raw HTTP response to one operation."""
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        body: dict = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return await self.http.post("/graphql", json=body, headers=all_headers)
+
+    async def execute(
+        self, query: str, variables: dict | None = None, *, token: str | None = None
+    ) -> dict:
+        """The JSON result of one operation (HTTP 200 asserted)."""
+        response = await self.post(query, variables, token=token)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def login(self, username: str, password: str = TEST_PASSWORD) -> dict:
+        """The `login` payload (token, userErrors) for these credentials."""
+        result = await self.execute(
+            "mutation($u: String!, $p: String!) { login(username: $u, password: $p)"
+            " { token expiresAt userErrors { path message code } } }",
+            {"u": username, "p": password},
+        )
+        return result["data"]["login"]
+
+
+def make_gql(app) -> GraphQLClient:
+    """A GraphQLClient talking to `app` in-process (no lifespan: the `orm` fixture owns ORM)."""
+    transport = httpx.ASGITransport(app=app)
+    return GraphQLClient(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def gql(db: None, app_settings: Settings) -> AsyncIterator[GraphQLClient]:
+    """A client for create_app(app_settings, manage_orm=False) on an empty database."""
+    from contactplan.app import create_app
+
+    client = make_gql(create_app(app_settings, manage_orm=False))
+    yield client
+    await client.http.aclose()
+
+
+class Accounts:
+    """Two contact databases (`database`, `other_database`) and one user per built-in
+    profile, each granted `database` only; `token[profile]` is a valid bearer token."""
+
+    def __init__(self, settings: Settings, password_hash: str) -> None:
+        self.settings = settings
+        self.password_hash = password_hash
+        self.users: dict = {}
+        self.token: dict[str, str] = {}
+        self.database = None
+        self.other_database = None
+
+    async def make_user(self, username: str, profile: str, databases: list | None = None):
+        """A user with the TEST_PASSWORD (no hashing cost), profile and database grants."""
+        from models import Profile, User
+
+        user = await User.create(
+            username=username,
+            password_hash=self.password_hash,
+            profile=await Profile.get(name=profile),
+            display_name=username.title(),
+        )
+        if databases:
+            await user.databases.add(*databases)
+        return user
+
+    def token_for(self, user) -> str:
+        """A bearer token for `user` as it is now."""
+        from permissions.tokens import issue_token
+
+        token, _ = issue_token(
+            self.settings.secret_key,
+            user.id,
+            user.token_version,
+            self.settings.token_ttl_seconds,
+        )
+        return token
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def accounts(db: None, app_settings: Settings, test_password_hash: str) -> Accounts:
+    """Built-in profiles, two databases and users admin/poweruser/user/guest."""
+    from models import ContactDatabase
+    from permissions.bootstrap import ensure_builtin_profiles
+    from permissions.names import BUILTIN_PROFILES
+
+    await ensure_builtin_profiles()
+    result = Accounts(app_settings, test_password_hash)
+    result.database = await ContactDatabase.create(name="Main", timezone="Europe/Rome")
+    result.other_database = await ContactDatabase.create(name="Other", timezone="UTC")
+    for profile in BUILTIN_PROFILES:
+        user = await result.make_user(profile.lower(), profile, [result.database])
+        result.users[profile] = user
+        result.token[profile] = result.token_for(user)
+    return result
+
+
+# ---- end of GraphQL app client block ----

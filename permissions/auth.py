@@ -1,0 +1,125 @@
+"""Authentication: bearer tokens and API keys in, a Principal out; login and logout."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from tortoise import connections
+
+from models import ApiKey, User
+from permissions.apikeys import KEY_PREFIX, key_matches, split_api_key
+from permissions.audit import record_audit
+from permissions.errors import InputError, Unauthenticated
+from permissions.passwords import hash_password, needs_rehash, verify_password
+from permissions.principal import Principal, principal_for_api_key, principal_for_user
+from permissions.throttle import clear_failures, is_locked, record_failure
+from permissions.tokens import TokenError, issue_token, read_token
+
+if TYPE_CHECKING:
+    from contactplan.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INVALID_CREDENTIALS = "Invalid username or password."
+TOO_MANY_ATTEMPTS = "Too many failed logins for this username. Try again later."
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # at most one last_used_at write per key a minute
+
+
+def bearer_credential(authorization: str | None) -> str | None:
+    """The credential of an `Authorization: Bearer <credential>` header, if any."""
+    if not authorization:
+        return None
+    scheme, _, credential = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthenticated("Authorization header must be 'Bearer <token or API key>'.")
+    return credential.strip()
+
+
+async def authenticate(settings: Settings, authorization: str | None) -> Principal | None:
+    """The principal of a request; None without credentials; Unauthenticated if they are bad."""
+    credential = bearer_credential(authorization)
+    if credential is None:
+        return None
+    if credential.startswith(KEY_PREFIX):
+        return await _authenticate_api_key(credential)
+    try:
+        claims = read_token(settings.secret_key, credential)
+    except TokenError as exc:
+        raise Unauthenticated(str(exc)) from exc
+    user = await User.get_or_none(id=claims.user_id)
+    if user is None or not user.is_active or user.token_version != claims.token_version:
+        raise Unauthenticated("Token is no longer valid; log in again.")
+    return await principal_for_user(user)
+
+
+async def _authenticate_api_key(key: str) -> Principal:
+    parts = split_api_key(key)
+    record = await ApiKey.get_or_none(prefix=parts[0]) if parts else None
+    if record is None or parts is None or not key_matches(parts[1], record.key_hash):
+        raise Unauthenticated("Invalid API key.")
+    if record.revoked_at is not None:
+        raise Unauthenticated("API key revoked.")
+    creator = await User.get(id=record.created_by_id)  # type: ignore[attr-defined]
+    if not creator.is_active:
+        raise Unauthenticated("API key's creator is deactivated.")
+    await connections.get("default").execute_query(
+        "UPDATE api_key SET last_used_at = now() WHERE id = $1"
+        " AND (last_used_at IS NULL OR last_used_at < now() - $2::interval)",
+        [record.id, LAST_USED_RESOLUTION],
+    )
+    return await principal_for_api_key(record, creator)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A token on success, else the error to show (the same whether the user exists or not)."""
+
+    token: str | None = None
+    expires_at: datetime | None = None
+    user: User | None = None
+    error: InputError | None = None
+
+
+async def login(
+    settings: Settings, username: str, password: str, *, request_id: str | None = None
+) -> LoginResult:
+    """Check a username and password; throttled per username, existing or not."""
+    username = username.strip()
+    if await is_locked(username):
+        log.warning("login refused (throttled) username=%r request=%s", username, request_id)
+        return LoginResult(error=InputError((), TOO_MANY_ATTEMPTS, "TOO_MANY_ATTEMPTS"))
+    user = await User.get_or_none(username=username)
+    usable = user is not None and user.is_active
+    ok = await verify_password(user.password_hash if usable else None, password)
+    if not ok or user is None:
+        locked = await record_failure(
+            username,
+            max_failures=settings.login_max_failures,
+            lock_seconds=settings.login_lock_seconds,
+        )
+        log.warning("login failed username=%r locked=%s request=%s", username, locked, request_id)
+        return LoginResult(error=InputError((), INVALID_CREDENTIALS, "INVALID_CREDENTIALS"))
+    await clear_failures(username)
+    user.last_login_at = datetime.now(UTC)
+    update_fields = ["last_login_at"]
+    if needs_rehash(user.password_hash):
+        user.password_hash = await hash_password(password)
+        update_fields.append("password_hash")
+    await user.save(update_fields=update_fields)
+    token, expires = issue_token(
+        settings.secret_key, user.id, user.token_version, settings.token_ttl_seconds
+    )
+    principal = await principal_for_user(user)
+    await record_audit(principal, "login", "user", user.id, request_id=request_id)
+    return LoginResult(token=token, expires_at=datetime.fromtimestamp(expires, UTC), user=user)
+
+
+async def invalidate_tokens(user_id: int) -> None:
+    """Bump the user's token version: every token issued before stops working."""
+    await connections.get("default").execute_query(
+        "UPDATE app_user SET token_version = token_version + 1, updated_at = now() WHERE id = $1",
+        [user_id],
+    )

@@ -1,0 +1,72 @@
+"""Contact databases the caller may see, and creating new ones."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tortoise.transactions import in_transaction
+
+from models import ContactDatabase
+from models.standard_catalog import create_contact_database
+from permissions.audit import record_audit
+from permissions.errors import InputError, NotFound
+from permissions.principal import Principal
+from permissions.rules import can_see_database, database_q
+from resolvers.context import RequestContext, parse_id
+from resolvers.outcome import Outcome
+
+MAX_NAME = 200
+
+
+async def list_databases(principal: Principal) -> list[ContactDatabase]:
+    """The databases the principal may see, by name."""
+    return list(await ContactDatabase.filter(database_q(principal, "id")).order_by("name"))
+
+
+async def get_database(principal: Principal, database_id: object) -> ContactDatabase:
+    """A database the principal may see; NOT_FOUND otherwise (even if it exists)."""
+    ident = parse_id(database_id, "Database")
+    database = (
+        await ContactDatabase.get_or_none(id=ident) if can_see_database(principal, ident) else None
+    )
+    if database is None:
+        raise NotFound("Database", database_id)
+    return database
+
+
+def _timezone_ok(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+async def create_database(
+    ctx: RequestContext, principal: Principal, name: str, timezone: str, description: str
+) -> Outcome[ContactDatabase]:
+    """A new contact database with the standard catalog."""
+    name = name.strip()
+    errors = []
+    if not name or len(name) > MAX_NAME:
+        errors.append(InputError(("name",), f"Name must have 1-{MAX_NAME} characters.", "INVALID"))
+    elif await ContactDatabase.filter(name=name).exists():
+        errors.append(InputError(("name",), "A database with this name exists.", "DUPLICATE"))
+    if not _timezone_ok(timezone):
+        errors.append(
+            InputError(("timezone",), f"Unknown time zone {timezone!r}.", "INVALID_TIMEZONE")
+        )
+    if errors:
+        return Outcome(errors=errors)
+    async with in_transaction():
+        database = await create_contact_database(name, timezone=timezone, description=description)
+        await record_audit(
+            principal,
+            "create",
+            "database",
+            database.id,
+            database_id=database.id,
+            after={"name": name, "timezone": timezone, "description": description},
+            request_id=ctx.request_id,
+        )
+    return Outcome(value=database)

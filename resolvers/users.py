@@ -1,0 +1,206 @@
+"""User administration: list, create, update, deactivate, set password, grant databases."""
+
+from __future__ import annotations
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from models import Profile, User
+from permissions import auth, bootstrap
+from permissions.audit import record_audit
+from permissions.errors import InputError, NotFound
+from permissions.passwords import hash_password, password_problems
+from permissions.principal import Principal
+from resolvers.context import RequestContext, page_bounds, parse_id
+from resolvers.grants import check_manageable, grantable_profile, visible_databases
+from resolvers.outcome import Outcome, outcome_of
+
+MAX_DISPLAY_NAME = 200
+MAX_EMAIL = 320
+
+
+async def list_users(
+    search: str | None, include_inactive: bool, first: int, offset: int
+) -> list[User]:
+    """Users ordered by username, optionally filtered by a search on name or e-mail."""
+    first, offset = page_bounds(first, offset)
+    query = User.all()
+    if not include_inactive:
+        query = query.filter(is_active=True)
+    if search:
+        query = query.filter(
+            Q(username__icontains=search)
+            | Q(display_name__icontains=search)
+            | Q(email__icontains=search)
+        )
+    return list(await query.order_by("username").offset(offset).limit(first))
+
+
+async def get_user(user_id: object) -> User:
+    """A user by id, or NOT_FOUND."""
+    user = await User.get_or_none(id=parse_id(user_id, "User"))
+    if user is None:
+        raise NotFound("User", user_id)
+    return user
+
+
+async def _snapshot(user: User) -> dict:
+    profile = await Profile.get(id=user.profile_id)  # type: ignore[attr-defined]
+    database_ids = list(await user.databases.all().values_list("id", flat=True))
+    return bootstrap.user_snapshot(user, profile.name, database_ids)
+
+
+def _details_problems(display_name: str | None, email: str | None) -> list[InputError]:
+    errors = []
+    if display_name is not None and len(display_name) > MAX_DISPLAY_NAME:
+        errors.append(
+            InputError(("displayName",), f"At most {MAX_DISPLAY_NAME} characters.", "TOO_LONG")
+        )
+    if email and (len(email) > MAX_EMAIL or "@" not in email):
+        errors.append(InputError(("email",), "Not an e-mail address.", "INVALID_EMAIL"))
+    return errors
+
+
+async def create_user(
+    ctx: RequestContext,
+    principal: Principal,
+    *,
+    username: str,
+    password: str,
+    profile: str,
+    database_ids: list[object],
+    display_name: str,
+    email: str | None,
+) -> Outcome[User]:
+    """Create a user; the caller may grant only its own permissions and visible databases."""
+    await grantable_profile(principal, profile, ("profile",))
+    databases = await visible_databases(principal, database_ids)
+    problems = _details_problems(display_name, email)
+    if problems:
+        return Outcome(errors=problems)
+    return await outcome_of(
+        bootstrap.create_user(
+            username,
+            password,
+            profile=profile,
+            database_ids=[d.id for d in databases],
+            display_name=display_name,
+            email=email or None,
+            principal=principal,
+            request_id=ctx.request_id,
+        )
+    )
+
+
+async def _manageable_user(principal: Principal, user_id: object) -> User:
+    user = await get_user(user_id)
+    check_manageable(principal, await Profile.get(id=user.profile_id), "user")  # type: ignore[attr-defined]
+    return user
+
+
+async def update_user(
+    ctx: RequestContext,
+    principal: Principal,
+    user_id: object,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    profile: str | None = None,
+    is_active: bool | None = None,
+) -> Outcome[User]:
+    """Change a user's details, profile or active flag (deactivation ends its sessions)."""
+    user = await _manageable_user(principal, user_id)
+    new_profile = await grantable_profile(principal, profile, ("profile",)) if profile else None
+    errors = _details_problems(display_name, email)
+    if user.id == principal.user_id and principal.is_user:
+        if is_active is False:
+            errors.append(InputError(("isActive",), "You cannot deactivate yourself.", "SELF"))
+        if new_profile is not None and new_profile.id != user.profile_id:  # type: ignore[attr-defined]
+            errors.append(InputError(("profile",), "You cannot change your own profile.", "SELF"))
+    if errors:
+        return Outcome(errors=errors)
+    before = await _snapshot(user)
+    async with in_transaction():
+        if display_name is not None:
+            user.display_name = display_name
+        if email is not None:
+            user.email = email or None
+        if new_profile is not None:
+            user.profile = new_profile
+        if is_active is not None:
+            user.is_active = is_active
+        await user.save()
+        if is_active is False or new_profile is not None:
+            await auth.invalidate_tokens(user.id)
+        after = await _snapshot(user)
+        if after != before:
+            action = "deactivate" if before["is_active"] and not user.is_active else "update"
+            await record_audit(
+                principal,
+                action,
+                "user",
+                user.id,
+                before=before,
+                after=after,
+                request_id=ctx.request_id,
+            )
+    return Outcome(value=user)
+
+
+async def set_user_password(
+    ctx: RequestContext, principal: Principal, user_id: object, password: str
+) -> Outcome[User]:
+    """Set another user's password; that user's tokens stop working."""
+    user = await _manageable_user(principal, user_id)
+    problems = password_problems(password)
+    if problems:
+        return Outcome(errors=problems)
+    new_hash = await hash_password(password)
+    async with in_transaction():
+        user.password_hash = new_hash
+        await user.save(update_fields=["password_hash"])
+        await auth.invalidate_tokens(user.id)
+        await record_audit(
+            principal,
+            "set_password",
+            "user",
+            user.id,
+            after={"password_changed": True},
+            request_id=ctx.request_id,
+        )
+    return Outcome(value=user)
+
+
+async def change_grants(
+    ctx: RequestContext,
+    principal: Principal,
+    user_id: object,
+    database_ids: list[object],
+    *,
+    grant: bool,
+) -> Outcome[User]:
+    """Grant (or revoke) access to databases the caller itself sees."""
+    user = await _manageable_user(principal, user_id)
+    databases = await visible_databases(principal, database_ids)
+    if not databases:
+        return Outcome(
+            errors=[InputError(("databaseIds",), "Give at least one database.", "REQUIRED")]
+        )
+    before = await _snapshot(user)
+    async with in_transaction():
+        if grant:
+            await user.databases.add(*databases)
+        else:
+            await user.databases.remove(*databases)
+        after = await _snapshot(user)
+        if after != before:
+            await record_audit(
+                principal,
+                "grant" if grant else "revoke",
+                "user",
+                user.id,
+                before={"database_ids": before["database_ids"]},
+                after={"database_ids": after["database_ids"]},
+                request_id=ctx.request_id,
+            )
+    return Outcome(value=user)

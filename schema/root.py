@@ -1,0 +1,146 @@
+"""The root Query and Mutation, assembled from the domain modules, and the schema itself.
+
+A new domain adds its `XQuery` / `XMutation` classes to QUERY_TYPES / MUTATION_TYPES.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from permissions.classes import required_permission
+from permissions.errors import RequestError
+from permissions.names import Perm
+from schema.accounts import AccountsMutation, AccountsQuery
+from schema.audit import AuditQuery
+from schema.databases import DatabasesMutation, DatabasesQuery
+
+if TYPE_CHECKING:
+    from strawberry.types import ExecutionContext
+
+    from contactplan.settings import Settings
+
+log = logging.getLogger("contactplan.graphql")
+
+QUERY_TYPES: list[type] = [AccountsQuery, DatabasesQuery, AuditQuery]
+MUTATION_TYPES: list[type] = [AccountsMutation, DatabasesMutation]
+
+INTERNAL_ERROR_MESSAGE = "Internal server error"
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """True for errors caused by a bug or an outage, which clients must not see in detail.
+
+    Parse and validation errors, RequestErrors (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND...)
+    and GraphQL errors raised on purpose are expected.
+    """
+    original = error.original_error
+    return original is not None and not isinstance(original, (RequestError, GraphQLError))
+
+
+def _request_id(execution_context: ExecutionContext | None) -> str | None:
+    context = getattr(execution_context, "context", None)
+    return getattr(context, "request_id", None)
+
+
+class MaskInternalErrors(MaskErrors):
+    """Masks unexpected errors as 'Internal server error' with the request id to quote."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_ERROR_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return GraphQLError(
+            message=self.error_message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions={
+                "code": "INTERNAL_SERVER_ERROR",
+                "requestId": _request_id(self.execution_context),
+            },
+        )
+
+
+class ContactplanSchema(strawberry.Schema):
+    """The schema, with error logging by request id and the table of guarded operations."""
+
+    operations: dict[str, Perm | None]  # root field -> permission (None: any caller)
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        request_id = _request_id(execution_context)
+        for error in errors:
+            if is_unexpected(error):
+                log.error(
+                    "internal error request=%s path=%s: %s",
+                    request_id,
+                    error.path,
+                    error.message,
+                    exc_info=error.original_error,
+                )
+            else:
+                log.info("request=%s graphql error: %s", request_id, error.message)
+
+
+def operation_table(*root_types: type) -> dict[str, Perm | None]:
+    """Root field name -> the permission it requires (None: any authenticated caller).
+
+    Fields without a guard (login) are left out: anyone may call them.
+    """
+    table: dict[str, Perm | None] = {}
+    for root in root_types:
+        for field in root.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            guarded, perm = required_permission(field.extensions)
+            if guarded:
+                table[strawberry_name(field)] = perm
+    return table
+
+
+def strawberry_name(field: Any) -> str:
+    """The GraphQL name of a Strawberry field."""
+    return field.graphql_name or StrawberryConfig().name_converter.get_graphql_name(field)
+
+
+def build_schema(settings: Settings) -> ContactplanSchema:
+    """The GraphQL schema with limits, caches and masking configured from settings."""
+    query = strawberry.type(
+        type("Query", tuple(QUERY_TYPES), {}), description="Everything that can be read."
+    )
+    mutation = strawberry.type(
+        type("Mutation", tuple(MUTATION_TYPES), {}), description="Everything that can be changed."
+    )
+    extensions: list[Any] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        ParserCache,
+        ValidationCache,
+        MaskInternalErrors,
+    ]
+    if not settings.introspection:
+        extensions.insert(0, DisableIntrospection)
+    schema = ContactplanSchema(
+        query=query,
+        mutation=mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
+    )
+    schema.operations = operation_table(query, mutation)
+    return schema
