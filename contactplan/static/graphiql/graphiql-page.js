@@ -13,7 +13,7 @@
     "}";
   var DEFAULT_QUERY =
     "# Paste a bearer token above (or Log in), then press Ctrl+Enter.\n" +
-    "{\n  me {\n    username\n  }\n}\n";
+    "{\n  me {\n    name\n    profile {\n      name\n    }\n  }\n}\n";
 
   var mount = document.getElementById("graphiql");
   var endpoint = mount.getAttribute("data-endpoint");
