@@ -143,3 +143,8 @@ async def sink(sink_server: Sink) -> AsyncIterator[Sink]:
     """The session's send-sink, emptied and with no faults, for one test."""
     await sink_server.control("POST", "/_sink/reset")
     yield sink_server
+
+
+# --- plan execution (tick, run_plan, deliver_batch): see tests/actors/plan_fixtures.py ---
+from tests.actors.plan_fixtures import world  # noqa: E402, F401
+# --- end plan execution ---
