@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -121,14 +122,40 @@ async def with_orm(database_url: str, work: Callable[[], Awaitable[T]]) -> T:
         return await work()
 
 
-def migrate_database(database_url: str) -> None:
-    """Apply pending migrations, with a clear error if that fails."""
+def prepare_database(database_url: str) -> tuple[str, str] | None:
+    """Apply pending migrations, update the built-in profiles, create the first admin.
+
+    Returns the first admin's (username, password) when it was just created, else None.
+    """
     from contactplan.db import migrate
 
     try:
         asyncio.run(migrate(database_url))
     except Exception as error:
         raise CommandError(f"migrating {redact(database_url)} failed: {error}") from error
+    return asyncio.run(with_orm(database_url, _bootstrap_accounts))
+
+
+async def _bootstrap_accounts() -> tuple[str, str] | None:
+    from permissions.bootstrap import ensure_admin, ensure_builtin_profiles
+
+    await ensure_builtin_profiles()
+    return await ensure_admin()
+
+
+def print_first_admin(credentials: tuple[str, str] | None) -> None:
+    """Show the first administrator's password (only ever printed once)."""
+    if credentials is None:
+        return
+    username, password = credentials
+    lines = [
+        "First start: an administrator was created. This password is shown only once.",
+        f"Login: {username} / {password}",
+        "Log in with the GraphQL mutation",
+        f'  mutation {{ login(username: "{username}", password: "...") {{ token }} }}',
+        "and send the token as the header  Authorization: Bearer <token>",
+    ]
+    print("\n".join(lines), flush=True)
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -177,11 +204,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     ensure_port_free(settings.host, settings.port)
     with running_services(settings) as resolved:
         check_services(resolved)
-        migrate_database(resolved.database_url)
-        credentials = asyncio.run(with_orm(resolved.database_url, _bootstrap_accounts))
+        credentials = prepare_database(resolved.database_url)
         env = _child_env(resolved, {SUPERVISOR_PID_VAR: str(os.getpid())})
         graphql_url = public_url(resolved, "/graphql")
-        _print_banner(resolved, graphql_url, credentials)
+        print(f"contactplan: data in {resolved.data_dir}", flush=True)
+        print_first_admin(credentials)
+        print(f"GraphiQL: {graphql_url}", flush=True)
         specs = [
             ChildSpec("api", [sys.executable, "-m", "contactplan", "api"], env),
             ChildSpec(
@@ -198,13 +226,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return Supervisor(specs).run()
 
 
-async def _bootstrap_accounts() -> tuple[str, str] | None:
-    from permissions.bootstrap import ensure_admin, ensure_builtin_profiles
-
-    await ensure_builtin_profiles()
-    return await ensure_admin()
-
-
 def _child_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -215,23 +236,6 @@ def _child_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
         **extra,
     )
     return env
-
-
-def _print_banner(
-    settings: Settings, graphql_url: str, credentials: tuple[str, str] | None
-) -> None:
-    lines = [f"contactplan: data in {settings.data_dir}"]
-    if credentials is not None:
-        username, password = credentials
-        lines += [
-            "First start: an administrator was created. This password is shown only once.",
-            f"Login: {username} / {password}",
-            "Log in with the GraphQL mutation",
-            f'  mutation {{ login(username: "{username}", password: "...") {{ token }} }}',
-            "and send the token as the header  Authorization: Bearer <token>",
-        ]
-    lines.append(f"GraphiQL: {graphql_url}")
-    print("\n".join(lines), flush=True)
 
 
 def _announce_when_ready(healthz_url: str, graphql_url: str, timeout: float = 300.0) -> None:
@@ -289,7 +293,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     raise_on_sigterm()
     with running_services(settings, redis=False) as resolved:
         check_services(resolved, redis=False)
-        migrate_database(resolved.database_url)
+        print_first_admin(prepare_database(resolved.database_url))
         print(f"Database is up to date: {redact(resolved.database_url)}", flush=True)
     return EXIT_OK
 
@@ -303,7 +307,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     raise_on_sigterm()
     with running_services(settings, redis=False) as resolved:
         check_services(resolved, redis=False)
-        migrate_database(resolved.database_url)
+        print_first_admin(prepare_database(resolved.database_url))
         database_id = asyncio.run(
             generate(
                 resolved.database_url,
@@ -429,8 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "migrate",
         cmd_migrate,
-        "Apply pending database migrations.",
-        "Safe to run again: applied migrations are skipped.",
+        "Apply pending database migrations and set up accounts.",
+        "Also updates the built-in profiles and, on an empty database, creates the first\n"
+        "administrator and prints its password once. Safe to run again.",
     )
     demo = add(
         "demo",
@@ -487,6 +492,11 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if level != "DEBUG":
+        # pgserver logs every initdb/pg_ctl command line with its full output at INFO.
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # pgserver's lock lives in platformdirs' runtime dir; a fallback there is harmless.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", module="platformdirs")
 
 
 def main(argv: list[str] | None = None) -> int:
