@@ -106,8 +106,11 @@ async def run_jobs(
             return await job(conn, ctx)
 
     order = sorted(range(len(jobs)), key=lambda i: jobs[i] not in HEAVY)
-    async with asyncio.TaskGroup() as group:
-        tasks = {i: group.create_task(run(jobs[i])) for i in order}
+    try:
+        async with asyncio.TaskGroup() as group:  # one failure cancels the other panels
+            tasks = {i: group.create_task(run(jobs[i])) for i in order}
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 - the panel's own error, as if awaited alone
     return [panel for i in range(len(jobs)) for panel in tasks[i].result()]
 
 

@@ -24,9 +24,10 @@ from segmentation.dashboards.sql import SqlParams, top_values_sql
 CATEGORICAL = {DataType.STRING, DataType.ENUM, DataType.BOOLEAN, DataType.STRING_LIST}
 NUMERIC = {DataType.INTEGER, DataType.DECIMAL}
 TEMPORAL = {DataType.DATE, DataType.DATETIME}
-# Values of attributes that cast safely (anything else counts as unknown).
-DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
-DATETIME_TEXT = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+# Attribute text that casts without error (anything else counts as unknown); the day is
+# checked against the month's length in `_valid_date`, since PostgreSQL 15 has no safe cast.
+DATE_TEXT = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+TIME_TEXT = r"^.{10}[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,20 @@ def value_sql(field: CatalogField, ctx: PanelContext, p: SqlParams) -> str:
             f"CASE WHEN jsonb_typeof(c.attributes -> {key}) = 'number'"
             f" THEN (c.attributes ->> {key})::numeric END"
         )
+    text = f"(c.attributes ->> {key})"
     if t is DataType.DATETIME:
-        return (
-            f"CASE WHEN c.attributes ->> {key} ~ '{DATETIME_TEXT}' THEN ((c.attributes ->> {key})"
-            f"::timestamptz AT TIME ZONE {p.add(ctx.timezone, 'text')})::date END"
-        )
+        local = f"({text}::timestamptz AT TIME ZONE {p.add(ctx.timezone, 'text')})::date"
+        return _valid_date(text, f"CASE WHEN {text} ~ '{TIME_TEXT}' THEN {local} END")
+    return _valid_date(text, f"CASE WHEN length({text}) = 10 THEN {text}::date END")
+
+
+def _valid_date(text: str, then: str) -> str:
+    """`then` if `text` starts with a real calendar day, else NULL (nested CASEs keep order)."""
+    year, month = f"left({text}, 4)::int", f"substr({text}, 6, 2)::int"
+    month_end = f"extract(day FROM make_date({year}, {month}, 1) + interval '1 month - 1 day')"
     return (
-        f"CASE WHEN c.attributes ->> {key} ~ '{DATE_TEXT}' THEN (c.attributes ->> {key})::date END"
+        f"CASE WHEN {text} ~ '{DATE_TEXT}' AND left({text}, 4) <> '0000' THEN"
+        f" CASE WHEN substr({text}, 9, 2)::int <= {month_end} THEN {then} END END"
     )
 
 

@@ -1,0 +1,167 @@
+"""Dashboard orchestration: parallel panels on separate connections, the Redis cache, size."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from tortoise import connections
+
+from models import Profile, Segment, User
+from segmentation.dashboards import (
+    DashboardCache,
+    DashboardOptions,
+    Panel,
+    PanelKind,
+    Point,
+    Series,
+    compute_dashboard,
+    take_snapshot,
+)
+from segmentation.dashboards.compute import panel_jobs, run_jobs
+from segmentation.dashboards.context import PanelContext
+from segmentation.dashboards.sql import Scope
+from tests.segmentation.dashboards_data import add_contact, day, new_database, utc, values
+
+pytestmark = pytest.mark.usefixtures("db")
+PROBE = "SELECT pg_backend_pid() AS pid, (SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%dashboard-probe%' AND state = 'active') AS active FROM pg_sleep(0.3) /* dashboard-probe */"  # noqa: E501
+
+
+@pytest.fixture
+async def cache(redis, redis_url):
+    cache = DashboardCache.from_url(redis_url, ttl_seconds=600)
+    yield cache
+    await cache.client.aclose()
+
+
+def country_count(dashboard) -> float:
+    return sum(values(dashboard.panel("country")).values())
+
+
+async def test_panels_run_at_once_each_on_its_own_connection():
+    async def probe(conn, ctx):
+        row = await conn.fetchrow(PROBE)
+        point = Point(str(row["pid"]), float(row["active"]))
+        return [Panel("probe", "", PanelKind.BAR, (Series("s", (point,)),), "", ctx.computed_at)]
+
+    ctx = PanelContext(Scope(1), "UTC", utc(2025, 1, 1), DashboardOptions(), utc(2025, 1, 1))
+    panels = await run_jobs(connections.get("default"), [probe] * 4, ctx, max_parallel=4)
+
+    pids = {p.series[0].points[0].label for p in panels}
+    assert len(pids) == 4
+    assert max(p.series[0].points[0].value for p in panels) >= 2
+
+
+async def test_a_dashboard_has_every_panel_in_display_order():
+    database = await new_database()
+    await add_contact(database)
+    dashboard = await compute_dashboard(database.id, None, as_of=utc(2025, 1, 1))
+
+    assert [p.key for p in dashboard.panels] == [
+        "age_bands", "gender", "country", "city", "contactability", "events_by_category",
+        "events_by_type", "spend_distribution", "purchase_count_distribution", "top_categories",
+    ]  # fmt: skip
+    assert all(p.computed_at == dashboard.computed_at for p in dashboard.panels)
+
+
+async def test_cache_miss_then_hit_then_forced_reload(cache):
+    database = await new_database()
+    await add_contact(database, country="IT")
+
+    first = await compute_dashboard(database.id, None, as_of=utc(2025, 1, 1, 9), cache=cache)
+    await add_contact(database, country="IT")
+    second = await compute_dashboard(database.id, None, as_of=utc(2025, 1, 1, 17), cache=cache)
+    forced = await compute_dashboard(
+        database.id, None, as_of=utc(2025, 1, 1, 17), cache=cache, force=True
+    )
+    after = await compute_dashboard(database.id, None, as_of=utc(2025, 1, 1, 18), cache=cache)
+
+    assert (first.from_cache, second.from_cache, forced.from_cache, after.from_cache) == (
+        False, True, False, True,
+    )  # fmt: skip
+    assert second.panels == first.panels and second.computed_at == first.computed_at
+    assert (country_count(second), country_count(forced), country_count(after)) == (1, 2, 2)
+
+
+async def test_cache_keys_separate_days_options_segments_and_databases(cache, redis):
+    database = await new_database()
+    await add_contact(database, country="IT")
+    members = ("SELECT id AS contact_id FROM contact WHERE database_id = $1::int", [database.id])
+
+    await compute_dashboard(database.id, None, as_of=utc(2025, 1, 1), cache=cache)
+    runs = [
+        await compute_dashboard(database.id, None, as_of=utc(2025, 1, 2), cache=cache),
+        await compute_dashboard(
+            database.id, None, as_of=utc(2025, 1, 1), cache=cache,
+            options=DashboardOptions(top_n=3),
+        ),
+        await compute_dashboard(database.id, members, as_of=utc(2025, 1, 1), cache=cache),
+        await compute_dashboard(
+            database.id, members, as_of=utc(2025, 1, 1), cache=cache, segment_id=7
+        ),
+    ]  # fmt: skip
+
+    assert [d.from_cache for d in runs] == [False] * 4
+    keys = redis.keys(f"contactplan:dashboard:{database.id}:*")
+    assert len(keys) == 5
+    assert all(0 < redis.ttl(key) <= 600 for key in keys)
+    assert await cache.invalidate(database.id, 7) == 1
+    assert await cache.invalidate(database.id) == 4
+
+
+async def test_a_segment_definition_keys_the_cache_whatever_its_compiled_parameters(cache):
+    database = await new_database()
+    await add_contact(database, country="IT")
+    definition = {"root": {"and": []}}
+
+    def members(as_of):  # a relative window compiles to a new instant at every as-of
+        sql = (
+            "SELECT id AS contact_id FROM contact WHERE database_id = $1::int"
+            " AND created_at < $2::timestamptz"
+        )
+        return sql, [database.id, as_of + timedelta(days=1)]
+
+    morning, evening = utc(2025, 1, 1, 8), utc(2025, 1, 1, 20)
+    first = await compute_dashboard(
+        database.id, members(morning), as_of=morning, cache=cache, definition=definition
+    )
+    second = await compute_dashboard(
+        database.id, members(evening), as_of=evening, cache=cache, definition=definition
+    )
+
+    assert (first.from_cache, second.from_cache) == (False, True)
+
+
+async def _segment(database) -> Segment:
+    profile = await Profile.create(name=f"p{database.id}")
+    user = await User.create(username=f"u{database.id}", password_hash="x", profile=profile)
+    return await Segment.create(database=database, name="s", author=user, definition={})
+
+
+async def test_size_over_time_shows_daily_snapshots_of_the_last_days():
+    database = await new_database()
+    segment = await _segment(database)
+    await take_snapshot(segment.id, day("2025-01-01"), 10)  # older than size_days
+    await take_snapshot(segment.id, day("2025-01-20"), 11)
+    await take_snapshot(segment.id, day("2025-01-22"), 12)
+    await take_snapshot(segment.id, day("2025-01-22"), 15)  # a later count of the same day
+    await take_snapshot(segment.id, day("2025-01-31"), 99)  # after the as-of day
+    members = ("SELECT id AS contact_id FROM contact WHERE database_id = $1::int", [database.id])
+    options = DashboardOptions(size_days=10)
+
+    dashboard = await compute_dashboard(
+        database.id, members, as_of=utc(2025, 1, 25), options=options, segment_id=segment.id
+    )
+    size = dashboard.panel("size_over_time")
+
+    assert size.kind is PanelKind.LINE
+    assert values(size) == {"2025-01-20": 11, "2025-01-22": 15}
+
+
+async def test_panel_jobs_add_influence_and_size_only_when_asked():
+    ctx = PanelContext(Scope(1), "UTC", utc(2025, 1, 1), DashboardOptions(), utc(2025, 1, 1))
+    asked = PanelContext(
+        Scope(1), "UTC", utc(2025, 1, 1), DashboardOptions(plan_id=3), utc(2025, 1, 1), 5
+    )
+
+    assert len(panel_jobs(asked, [])) == len(panel_jobs(ctx, [])) + 2
