@@ -1,0 +1,170 @@
+"""The demo data generator as a tool: determinism, replace, isolation, CLI, progress output."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bench.datagen import DatabaseExistsError, generate
+from models.catalog import ContactDatabase
+
+REPO = Path(__file__).resolve().parents[2]
+
+CONTACT_FINGERPRINT = """
+SELECT count(*), md5(string_agg(row(external_id, email, phone, push_token, first_name,
+    last_name, gender, birth_date, city, region, country, language, consent_email, consent_sms,
+    consent_push, attributes, created_at, updated_at)::text, ',' ORDER BY external_id))
+FROM contact WHERE database_id = $1
+"""
+# Events by content (ids differ between runs): contact external id, type key, time, value, props.
+EVENT_FINGERPRINT = """
+SELECT count(*), md5(string_agg(x, ',' ORDER BY x)) FROM (
+    SELECT row(c.external_id, t.key, e.occurred_at, e.value, e.properties)::text AS x
+    FROM event e
+    JOIN contact c ON c.id = e.contact_id
+    JOIN catalog_event_type t ON t.id = e.event_type_id
+    WHERE e.database_id = $1
+) s
+"""
+
+
+async def fingerprint(pg: asyncpg.Connection, database_id: int) -> tuple:
+    contacts = tuple(await pg.fetchrow(CONTACT_FINGERPRINT, database_id))
+    events = tuple(await pg.fetchrow(EVENT_FINGERPRINT, database_id))
+    return contacts, events
+
+
+async def test_same_seed_and_size_give_identical_data(db, database_url, pg):
+    first = await generate(database_url, contacts=300, seed=7, name="a", progress=False)
+    second = await generate(database_url, contacts=300, seed=7, name="b", progress=False)
+    assert first != second
+    a, b = await fingerprint(pg, first), await fingerprint(pg, second)
+    assert a == b
+    assert a[0][0] == 300 and a[1][0] > 1000
+
+
+async def test_another_seed_gives_other_data(db, database_url, pg):
+    first = await generate(database_url, contacts=200, seed=7, name="a", progress=False)
+    other = await generate(database_url, contacts=200, seed=8, name="b", progress=False)
+    (contacts_a, events_a), (contacts_b, events_b) = (
+        await fingerprint(pg, first),
+        await fingerprint(pg, other),
+    )
+    assert contacts_a[0] == contacts_b[0] == 200
+    assert contacts_a[1] != contacts_b[1]
+    assert events_a[1] != events_b[1]
+
+
+async def test_two_databases_in_one_server_do_not_mix(db, database_url, pg):
+    small = await generate(database_url, contacts=150, name="small", progress=False)
+    large = await generate(database_url, contacts=400, name="large", progress=False)
+    counts = dict(
+        await pg.fetch("SELECT database_id, count(*) FROM contact GROUP BY database_id ORDER BY 1")
+    )
+    assert counts == {small: 150, large: 400}
+    crossed = await pg.fetchval(
+        """
+        SELECT count(*) FROM event e
+        JOIN contact c ON c.id = e.contact_id
+        JOIN catalog_event_type t ON t.id = e.event_type_id
+        WHERE c.database_id <> e.database_id OR t.database_id <> e.database_id
+        """
+    )
+    assert crossed == 0
+    per_database_types = await pg.fetchval(
+        "SELECT count(DISTINCT database_id) FROM catalog_event_type WHERE database_id IN ($1, $2)",
+        small,
+        large,
+    )
+    assert per_database_types == 2
+
+
+async def test_replace_drops_the_old_database_and_its_rows(db, database_url, pg):
+    old = await generate(database_url, contacts=120, name="demo", progress=False)
+    new = await generate(database_url, contacts=60, name="demo", progress=False, replace=True)
+    assert new != old
+    assert await pg.fetchval("SELECT count(*) FROM contact_database WHERE name = 'demo'") == 1
+    assert await pg.fetchval("SELECT count(*) FROM contact WHERE database_id = $1", old) == 0
+    assert await pg.fetchval("SELECT count(*) FROM event WHERE database_id = $1", old) == 0
+    assert await pg.fetchval("SELECT count(*) FROM catalog_field WHERE database_id = $1", old) == 0
+    assert await pg.fetchval("SELECT count(*) FROM contact WHERE database_id = $1", new) == 60
+
+
+async def test_replace_false_refuses_an_existing_name_and_changes_nothing(db, database_url, pg):
+    existing = await generate(database_url, contacts=50, name="demo", progress=False)
+    before = await fingerprint(pg, existing)
+    with pytest.raises(DatabaseExistsError, match="'demo' exists"):
+        await generate(database_url, contacts=10, name="demo", progress=False, replace=False)
+    assert await pg.fetchval("SELECT array_agg(id) FROM contact_database") == [existing]
+    assert await fingerprint(pg, existing) == before
+
+
+async def test_negative_contacts_is_refused_before_anything_is_created(db, database_url, pg):
+    with pytest.raises(ValueError, match="contacts must be >= 0"):
+        await generate(database_url, contacts=-1, progress=False)
+    assert await pg.fetchval("SELECT count(*) FROM contact_database") == 0
+
+
+async def test_events_per_contact_sets_the_volume(db, database_url, pg):
+    quiet = await generate(
+        database_url, contacts=500, name="quiet", progress=False, events_per_contact=2.0
+    )
+    busy = await generate(
+        database_url, contacts=500, name="busy", progress=False, events_per_contact=20.0
+    )
+    events = dict(await pg.fetch("SELECT database_id, count(*) FROM event GROUP BY 1"))
+    assert 1.0 <= events[quiet] / 500 <= 3.0
+    assert 16.0 <= events[busy] / 500 <= 24.0
+
+
+async def test_callers_tortoise_keeps_working_after_generate(db, database_url):
+    database_id = await generate(database_url, contacts=20, name="orm", progress=False)
+    database = await ContactDatabase.get(id=database_id)
+    assert database.name == "orm"
+    assert database.timezone == "Europe/Rome"
+    assert await database.fields.filter(key="loyalty_tier").count() == 1
+
+
+async def test_progress_bar_goes_to_stderr_only_when_asked(db, database_url, capsys):
+    await generate(database_url, contacts=30, name="quiet", progress=False)
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == ""
+    await generate(database_url, contacts=30, name="loud", progress=True)
+    loud = capsys.readouterr()
+    assert "30/30 contacts" in loud.err
+    assert "rows/s" in loud.err
+    assert loud.out == ""
+
+
+async def run_datagen(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.datagen", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_command_line_generates_without_an_initialised_orm(db, database_url, pg):
+    code, out, err = await run_datagen(
+        "--database-url", database_url, "--contacts", "40", "--name", "cli", "--quiet"
+    )
+    assert code == 0, err
+    database_id = await pg.fetchval("SELECT id FROM contact_database WHERE name = 'cli'")
+    assert out.strip() == f"contact database 'cli' id {database_id}"
+    count = await pg.fetchval("SELECT count(*) FROM contact WHERE database_id = $1", database_id)
+    assert count == 40
+
+
+async def test_command_line_keep_refuses_an_existing_database(db, database_url, pg):
+    existing = await generate(database_url, contacts=5, name="cli", progress=False)
+    code, _, err = await run_datagen(
+        "--database-url", database_url, "--contacts", "5", "--name", "cli", "--keep"
+    )
+    assert code == 2
+    assert "'cli' exists" in err
+    assert await pg.fetchval("SELECT array_agg(id) FROM contact_database") == [existing]
