@@ -238,6 +238,30 @@ async def test_without_a_token_the_api_says_authentication_required(
     session.assert_offline_and_clean()
 
 
+async def test_authorization_in_the_headers_editor_wins_over_the_token_bar(
+    app_url: str, operator: str, session: Session
+):
+    token = await login_over_http(app_url, operator, PASSWORD)
+    page = session.page
+    await open_graphiql(session, app_url)
+    await page.fill("#cp-token", token)
+    await page.press("#cp-token", "Enter")
+    await page.get_by_role("button", name="Headers").click()
+    headers_editor = page.locator(".graphiql-editor-tool .CodeMirror").last
+    await expect(headers_editor).to_be_visible()
+    await headers_editor.evaluate(
+        "(element, text) => element.CodeMirror.setValue(text)",
+        '{"Authorization": "Bearer not-a-token"}',
+    )
+
+    await run_query(session, ME_QUERY)
+
+    await expect(page.locator(".result-window")).to_contain_text('"me": null')
+    [sent] = session.graphql_posts(containing="me { user { username } }")
+    assert (await sent.all_headers())["authorization"] == "Bearer not-a-token"
+    session.assert_offline_and_clean()
+
+
 async def test_login_helper_fills_the_token_and_it_survives_a_reload(
     app_url: str, operator: str, session: Session
 ):

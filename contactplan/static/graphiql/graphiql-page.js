@@ -12,7 +12,7 @@
     "  }\n" +
     "}";
   var DEFAULT_QUERY =
-    "# Paste a bearer token above (or Log in), then press Ctrl+Enter.\n" +
+    "# Paste a bearer token above or Log in; Ctrl+Enter runs the query.\n" +
     "{\n  me {\n    name\n    profile {\n      name\n    }\n  }\n}\n";
 
   var mount = document.getElementById("graphiql");
@@ -63,22 +63,11 @@
     return window.fetch(input, options);
   }
 
-  function subscriptionUrl() {
-    var url = new URL(endpoint, window.location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    return url.toString();
-  }
-
   /* A new fetcher makes GraphiQL load the schema again, as seen with the new token. */
   function render() {
     var fetcher = GraphiQL.createFetcher({
       url: endpoint,
-      subscriptionUrl: subscriptionUrl(),
       fetch: fetchWithToken,
-      wsConnectionParams: function () {
-        var token = currentToken();
-        return token ? { Authorization: "Bearer " + token } : {};
-      },
     });
     root.render(
       React.createElement(GraphiQL, {
