@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+import tomllib
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +165,18 @@ def test_vendored_bundles_match_the_pinned_versions():
     assert f'.version="{deps["react"]}"' in react
     assert f'reconcilerVersion:"{deps["react-dom"]}"' in react_dom
     assert "window.GraphiQL =" in (vendor / "graphiql.min.js").read_text()
+
+
+def test_every_static_file_is_installed_with_the_package():
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    patterns = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]
+    package_dir = GRAPHIQL_STATIC_DIR.parents[1]  # contactplan/
+    files = [p for p in GRAPHIQL_STATIC_DIR.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        relative = path.relative_to(package_dir).as_posix()
+        # setuptools globs: "*" does not cross "/", so match segment by segment.
+        assert any(
+            relative.count("/") == pattern.count("/") and fnmatch.fnmatch(relative, pattern)
+            for pattern in patterns["contactplan"]
+        ), f"{relative} is not in [tool.setuptools.package-data] contactplan"
