@@ -30,6 +30,8 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2  # bad configuration or usage (argparse uses 2 too)
 EXIT_INTERRUPTED = 130
 
+SEND_SINK_TOKEN = "dev"  # noqa: S105 - the development send-sink's documented token
+
 
 class CommandError(Exception):
     """A failure the user can act on; printed without a traceback."""
@@ -197,33 +199,58 @@ def raise_on_sigterm() -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Everything for one machine: services, migrations, first admin, API + worker children."""
-    from contactplan.supervisor import SUPERVISOR_PID_VAR, ChildSpec, Supervisor
+    """Everything for one machine: services, migrations, first admin, supervised children."""
+    from contactplan.supervisor import Supervisor
 
     raise_on_sigterm()
     ensure_port_free(settings.host, settings.port)
     with running_services(settings) as resolved:
         check_services(resolved)
         credentials = prepare_database(resolved.database_url)
-        env = _child_env(resolved, {SUPERVISOR_PID_VAR: str(os.getpid())})
+        specs, sink_url = serve_children(resolved, threads=args.threads)
         graphql_url = public_url(resolved, "/graphql")
         print(f"contactplan: data in {resolved.data_dir}", flush=True)
         print_first_admin(credentials)
+        if sink_url:
+            print(f"Deliveries go to the development send-sink at {sink_url}", flush=True)
         print(f"GraphiQL: {graphql_url}", flush=True)
-        specs = [
-            ChildSpec("api", [sys.executable, "-m", "contactplan", "api"], env),
-            ChildSpec(
-                "worker",
-                [sys.executable, "-m", "contactplan", "worker", "--threads", str(args.threads)],
-                env,
-            ),
-        ]
         threading.Thread(
             target=_announce_when_ready,
             args=(public_url(resolved, "/healthz"), graphql_url),
             daemon=True,
         ).start()
         return Supervisor(specs).run()
+
+
+def serve_children(settings: Settings, *, threads: int) -> tuple[list[Any], str | None]:
+    """`serve`'s children: the send-sink (only when DELIVERY_URL is unset), API and worker.
+
+    Returns the child specs and the send-sink's URL (None when DELIVERY_URL is set).
+    """
+    from contactplan.supervisor import SUPERVISOR_PID_VAR, ChildSpec
+
+    def command(*argv: str) -> list[str]:
+        return [sys.executable, "-m", "contactplan", *argv]
+
+    env = _child_env(settings, {SUPERVISOR_PID_VAR: str(os.getpid())})
+    specs: list[ChildSpec] = []
+    sink_url = None
+    if not settings.delivery_url:
+        port, token = _free_port(), settings.delivery_token or SEND_SINK_TOKEN
+        sink_url = f"http://127.0.0.1:{port}"
+        specs.append(
+            ChildSpec("send-sink", command("send-sink", "--port", str(port), "--token", token), env)
+        )
+        env = env | {"DELIVERY_URL": sink_url, "DELIVERY_TOKEN": token}
+    specs.append(ChildSpec("api", command("api"), env))
+    specs.append(ChildSpec("worker", command("worker", "--threads", str(threads)), env))
+    return specs, sink_url
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _child_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
@@ -273,6 +300,8 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             server_header=False,
         )
         server = uvicorn.Server(config)
+        # uvicorn re-raises the signal it stopped for; after a graceful stop that is success.
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
         server.run()
         return EXIT_OK if server.started else EXIT_FAILED
 
@@ -367,10 +396,14 @@ def _read_password() -> str:
 def cmd_send_sink(args: argparse.Namespace, settings: Settings) -> int:
     """The development delivery platform (records what it receives)."""
     from actors.send_sink import run_send_sink
+    from contactplan.supervisor import watch_parent
 
     data_dir = settings.data_dir.expanduser().resolve() / "send-sink"
     data_dir.mkdir(parents=True, exist_ok=True)
-    run_send_sink(args.host, args.port, data_dir)
+    watch_parent()
+    run_send_sink(
+        args.host, args.port, data_dir, token=args.token, log_level=settings.log_level.lower()
+    )
     return EXIT_OK
 
 
@@ -474,8 +507,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the development delivery platform.",
             "Records every delivery under DATA_DIR/send-sink; can be told to fail or slow down.",
         )
-        sink.add_argument("--host", default="127.0.0.1")
-        sink.add_argument("--port", type=int, default=8025)
+        sink.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+        sink.add_argument("--port", type=int, default=8025, help="default 8025")
+        sink.add_argument(
+            "--token", default=SEND_SINK_TOKEN, help=f"bearer token it accepts ({SEND_SINK_TOKEN})"
+        )
     return parser
 
 

@@ -134,7 +134,7 @@ class Supervisor:
     def stop_children(self) -> None:
         """SIGTERM every running child's process group; SIGKILL what outlives the timeout."""
         running = [c for c in self.children if c.process and c.process.poll() is None]
-        for child in reversed(running):  # the worker first, the API last
+        for child in reversed(running):  # reverse start order: the worker before the API
             _signal_group(child.process, signal.SIGTERM)  # type: ignore[arg-type]
         deadline = time.monotonic() + self.stop_timeout
         for child in running:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +29,15 @@ def start_command() -> Iterator[Callable[[list[str], dict[str, str]], RunningCom
             command.stop(timeout=60)  # lets `serve` stop its children and embedded servers
         except subprocess.TimeoutExpired:
             command.kill()
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A fresh DATA_DIR outside pytest's tmp folder.
+
+    Embedded PostgreSQL runs as another user when we are root and must traverse the path;
+    pytest resets its `pytest-of-<user>` folder to mode 0700 whenever a session starts.
+    """
+    path = Path(tempfile.mkdtemp(prefix="contactplan-data-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

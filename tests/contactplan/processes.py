@@ -25,6 +25,17 @@ mutation Login($username: String!, $password: String!) {
 """
 
 
+ME = "{ me { user { username displayName } profile { name } } }"
+
+
+def whoami(base_url: str, token: str) -> tuple[str, str]:
+    """(username, profile name) of the caller of `token`, asked over HTTP."""
+    body = graphql(base_url, ME, token=token)
+    assert "errors" not in body, body
+    me = body["data"]["me"]
+    return me["user"]["username"], me["profile"]["name"]
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as probe:

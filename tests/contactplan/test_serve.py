@@ -6,18 +6,17 @@ import psutil
 
 from tests.contactplan.processes import (
     free_port,
-    graphql,
     login,
     processes_in,
     run_cli,
+    whoami,
     without_service_urls,
 )
 
 CAROL_PASSWORD = "Carols-own-passw0rd"
 
 
-def test_serve_from_nothing_keeps_data_across_restarts(tmp_path, start_command):
-    data_dir = tmp_path / "data"
+def test_serve_from_nothing_keeps_data_across_restarts(data_dir, start_command):
     port = free_port()
     env = without_service_urls() | {"DATA_DIR": str(data_dir), "PORT": str(port)}
     base_url = f"http://127.0.0.1:{port}"
@@ -29,9 +28,7 @@ def test_serve_from_nothing_keeps_data_across_restarts(tmp_path, start_command):
     serve.wait_healthy(base_url)
     serve.wait_for_line(r"contactplan is ready")
     token = login(base_url, "admin", admin_password)
-    assert graphql(base_url, "{ me { username } }", token=token) == {
-        "data": {"me": {"username": "admin"}}
-    }
+    assert whoami(base_url, token) == ("admin", "ADMIN")
 
     # Another command on the same DATA_DIR shares the running embedded PostgreSQL.
     created = run_cli("create-user", "carol", "--profile", "GUEST", env=env, input=CAROL_PASSWORD)
@@ -53,9 +50,7 @@ def test_serve_from_nothing_keeps_data_across_restarts(tmp_path, start_command):
     again.wait_for_line(r"contactplan is ready")
     assert "Login:" not in again.output
     carol = login(base_url, "carol", CAROL_PASSWORD)
-    assert graphql(base_url, "{ me { username } }", token=carol) == {
-        "data": {"me": {"username": "carol"}}
-    }
+    assert whoami(base_url, carol) == ("carol", "GUEST")
     assert login(base_url, "admin", admin_password)
     assert again.stop() == 0, again.output
     assert processes_in(data_dir) == []
