@@ -214,15 +214,14 @@ class Accounts:
         return token
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def accounts(db: None, app_settings: Settings, test_password_hash: str) -> Accounts:
-    """Built-in profiles, two databases and users admin/poweruser/user/guest."""
+async def build_accounts(settings: Settings, password_hash: str) -> Accounts:
+    """Built-in profiles, two databases and users admin/poweruser/user/guest (see Accounts)."""
     from models import ContactDatabase
     from permissions.bootstrap import ensure_builtin_profiles
     from permissions.names import BUILTIN_PROFILES
 
     await ensure_builtin_profiles()
-    result = Accounts(app_settings, test_password_hash)
+    result = Accounts(settings, password_hash)
     result.database = await ContactDatabase.create(name="Main", timezone="Europe/Rome")
     result.other_database = await ContactDatabase.create(name="Other", timezone="UTC")
     for profile in BUILTIN_PROFILES:
@@ -230,6 +229,12 @@ async def accounts(db: None, app_settings: Settings, test_password_hash: str) ->
         result.users[profile] = user
         result.token[profile] = result.token_for(user)
     return result
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def accounts(db: None, app_settings: Settings, test_password_hash: str) -> Accounts:
+    """Built-in profiles, two databases and users admin/poweruser/user/guest."""
+    return await build_accounts(app_settings, test_password_hash)
 
 
 # ---- end of GraphQL app client block ----
