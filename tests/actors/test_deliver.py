@@ -183,3 +183,18 @@ async def test_a_cancelled_run_sends_nothing_more(world: World, sink: Sink) -> N
         outcome = await send_batch(run_id, 0, 0, client=client)
     assert outcome.status == "skipped" and outcome.detail == "run is cancelled"
     assert await recipients_by_status(run_id) == {("pending", None): 20}
+
+
+async def test_a_batch_taken_but_answered_with_errors_is_recorded_by_a_later_call(
+    world: World, sink: Sink
+) -> None:
+    run_id = await _listed_run(world, 10, batch_size=10)
+    async with sink.client() as client:
+        await send_batch(run_id, 0, 1, client=client)  # no such batch: creates the delivery
+        await sink.faults(lose_rate=1.0, status=503)  # the platform works, the answer is lost
+        assert (await send_batch(run_id, 0, 0, client=client, retry=FAST)).status == "retry"
+        await sink.faults()
+        assert (await send_batch(run_id, 0, 0, client=client, retry=FAST)).status == "sent"
+    received = await sink.received(await _delivery_id(run_id))
+    assert received["duplicated_contacts"] == [] and len(received["per_contact"]) == 10
+    assert received["batch_keys"] == [batch_key(run_id, 0, 0)]
