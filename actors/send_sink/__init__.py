@@ -24,13 +24,18 @@ def run_send_sink(
     token: str = "dev",  # noqa: S107 - the development sink's documented default
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    auto_feedback: dict[str, float] | None = None,
     log_level: str = "info",
 ) -> None:
     """Serve the send-sink with uvicorn until interrupted (blocking)."""
     import uvicorn
 
     app = create_send_sink_app(
-        token=token, data_dir=data_dir, webhook_url=webhook_url, webhook_secret=webhook_secret
+        token=token,
+        data_dir=data_dir,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        auto_feedback=auto_feedback,
     )
     # Hanging calls (timeout faults) must not hold a shutdown for long.
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=2)

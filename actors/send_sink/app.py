@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ MAX_BODY_BYTES = 5_000_000
 MAX_KEY_LENGTH = 200
 
 Handler = Callable[[Request], Awaitable[Response]]
+log = logging.getLogger("contactplan.send_sink")
 
 
 class ApiError(Exception):
@@ -50,10 +54,18 @@ def create_send_sink_app(
     data_dir: Path | None,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    auto_feedback: dict[str, float] | None = None,
 ) -> Starlette:
-    """The development delivery platform: stores what it receives (in `data_dir` if given)."""
+    """The development delivery platform: stores what it receives (in `data_dir` if given).
+
+    With `auto_feedback` rates (see `emitter`), starting a delivery emits its feedback in the
+    background, as a real platform would; otherwise `POST /_sink/emit-feedback` does.
+    """
     store = SinkStore(data_dir)
     injector = FaultInjector()
+    configured_rates = FeedbackRates.from_json(auto_feedback) if auto_feedback else None
+    auto: dict[str, FeedbackRates | None] = {"rates": configured_rates}
+    background: set[asyncio.Task] = set()  # strong references until done
 
     def authorized(request: Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -138,8 +150,35 @@ def create_send_sink_app(
 
     async def start(request: Request) -> Response:
         delivery = delivery_of(request)
-        store.start(delivery)
+        rates = auto["rates"]
+        if store.start(delivery) and rates is not None:
+            seed = int(hashlib.sha256(delivery.id.encode()).hexdigest()[:12], 16)
+            task = asyncio.create_task(auto_emit(delivery, Emission(rates=rates, seed=seed)))
+            background.add(task)
+            task.add_done_callback(background.discard)
         return JSONResponse(delivery.to_json())
+
+    async def emit(
+        delivery: Delivery, emission: Emission, url: str | None, batch_size: int = 500
+    ) -> dict[str, Any]:
+        """Generate the delivery's feedback, keep it, and POST it to `url` if there is one."""
+        events = generate_feedback(delivery, emission)
+        new = store.add_feedback(delivery, events)
+        result: dict[str, Any] = {"events": len(events), "new": new, "posted": 0, "failures": []}
+        if url:
+            if not webhook_secret:
+                raise ApiError(409, "no_secret", "the sink has no webhook secret to sign with")
+            result |= await post_feedback(url, webhook_secret, events, batch_size=batch_size)
+        return result
+
+    async def auto_emit(delivery: Delivery, emission: Emission) -> None:
+        try:
+            result = await emit(delivery, emission, webhook_url)
+        except Exception:  # a background task: log, never crash the sink
+            log.exception("feedback of delivery %s could not be emitted", delivery.id)
+            return
+        if result["failures"]:
+            log.warning("feedback of delivery %s: %s", delivery.id, result["failures"])
 
     async def status(request: Request) -> Response:
         return JSONResponse(delivery_of(request).to_json())
@@ -167,6 +206,7 @@ def create_send_sink_app(
 
     async def reset(request: Request) -> Response:
         store.reset()
+        auto["rates"] = configured_rates
         injector.configure(Faults())
         return JSONResponse({"reset": True})
 
@@ -185,16 +225,21 @@ def create_send_sink_app(
             )
         except (BadEmission, TypeError) as exc:
             raise ApiError(422, "invalid", str(exc)) from None
-        events = generate_feedback(delivery, emission)
-        new = store.add_feedback(delivery, events)
-        result: dict[str, Any] = {"events": len(events), "new": new, "posted": 0, "failures": []}
+        batch_size = parse_int(str(body.get("batch_size", 500)), "batch_size", 1, 5000)
         url = body.get("webhook_url") or webhook_url
-        if url:
-            if not webhook_secret:
-                raise ApiError(409, "no_secret", "the sink has no webhook secret to sign with")
-            batch_size = parse_int(str(body.get("batch_size", 500)), "batch_size", 1, 5000)
-            result |= await post_feedback(url, webhook_secret, events, batch_size=batch_size)
-        return JSONResponse(result)
+        return JSONResponse(await emit(delivery, emission, url, batch_size))
+
+    async def set_auto_feedback(request: Request) -> Response:
+        rates = (await json_body(request)).get("rates")
+        try:
+            auto["rates"] = FeedbackRates.from_json(rates) if rates is not None else None
+        except (BadEmission, TypeError) as exc:
+            raise ApiError(422, "invalid", str(exc)) from None
+        return await get_auto_feedback(request)
+
+    async def get_auto_feedback(request: Request) -> Response:
+        rates = auto["rates"]
+        return JSONResponse({"rates": dataclasses.asdict(rates) if rates is not None else None})
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "deliveries": len(store.deliveries)})
@@ -213,6 +258,8 @@ def create_send_sink_app(
         Route("/_sink/received", control(received), methods=["GET"]),
         Route("/_sink/reset", control(reset), methods=["POST"]),
         Route("/_sink/emit-feedback", control(emit_feedback), methods=["POST"]),
+        Route("/_sink/auto-feedback", control(set_auto_feedback), methods=["POST"]),
+        Route("/_sink/auto-feedback", control(get_auto_feedback), methods=["GET"]),
         Route("/_sink/health", health, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={Exception: server_error})

@@ -18,6 +18,13 @@ from typing import Any
 import httpx
 
 from actors.feedback import SIGNATURE_HEADER, sign_body
+from actors.platform_client import (
+    PlatformError,
+    RetryableError,
+    RetryPolicy,
+    classify_response,
+    send_with_retries,
+)
 from actors.send_sink.store import Delivery
 
 DEFAULT_LINK_CATEGORIES = ("product", "promotion", "social", "unsubscribe")
@@ -99,27 +106,44 @@ def generate_feedback(delivery: Delivery, emission: Emission) -> list[dict[str, 
     return events
 
 
+WEBHOOK_RETRY = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=2.0)
+
+
 async def post_feedback(
-    url: str, secret: str, events: list[dict[str, Any]], *, batch_size: int = 500
+    url: str,
+    secret: str,
+    events: list[dict[str, Any]],
+    *,
+    batch_size: int = 500,
+    retry: RetryPolicy = WEBHOOK_RETRY,
 ) -> dict[str, Any]:
-    """POST the events as signed `{"items": [...]}` batches; report what was accepted."""
+    """POST the events as signed `{"items": [...]}` batches; report what was accepted.
+
+    A batch answered 5xx/429 or not answered is sent again (contactplan ingests idempotently);
+    a 4xx (e.g. a wrong signature) is reported at once.
+    """
     posted, failures = 0, []
     async with httpx.AsyncClient(timeout=30.0) as http:
-        for start in range(0, len(events), batch_size):
-            batch = events[start : start + batch_size]
-            body = json.dumps({"items": batch}, separators=(",", ":")).encode()
-            headers = {
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign_body(body, secret),
-            }
+
+        async def send(body: bytes) -> None:
+            signature = sign_body(body, secret)
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
             try:
                 response = await http.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                failures.append({"batch": start // batch_size, "error": repr(exc)})
+                raise RetryableError(repr(exc), code="connection") from exc
+            if not response.is_success:
+                raise classify_response(response)
+
+        for start in range(0, len(events), batch_size):
+            batch = events[start : start + batch_size]
+            body = json.dumps({"items": batch}, separators=(",", ":")).encode()
+            try:
+                await send_with_retries(lambda body=body: send(body), policy=retry)
+            except PlatformError as error:
+                failure = {"batch": start // batch_size, "status": error.status}
+                failures.append(failure | ({} if error.status else {"error": error.message}))
                 continue
-            if response.is_success:
-                posted += len(batch)
-            else:
-                failures.append({"batch": start // batch_size, "status": response.status_code})
+            posted += len(batch)
     batches = (len(events) + batch_size - 1) // batch_size
     return {"posted": posted, "batches": batches, "failures": failures}

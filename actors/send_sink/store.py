@@ -126,12 +126,14 @@ class SinkStore:
         self._apply_recipients(record)
         return len(recipients), False
 
-    def start(self, delivery: Delivery) -> None:
+    def start(self, delivery: Delivery) -> bool:
+        """Start the delivery; False when it was started already."""
         if delivery.status == "started":
-            return
+            return False
         record = {"op": "start", "delivery_id": delivery.id, "at": now_iso()}
         self._write(record)
         self._apply_start(record)
+        return True
 
     def add_feedback(self, delivery: Delivery, items: list[dict[str, Any]]) -> int:
         """Keep feedback events not seen before (by id); return how many were new."""

@@ -89,13 +89,20 @@ class Sink:
 class SinkProcess:
     """`run_send_sink` in its own Python process on a free loopback port."""
 
-    def __init__(self, data_dir: Path, *, webhook_url: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        webhook_url: str | None = None,
+        auto_feedback: dict[str, float] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         sock = free_socket()
         self.port = sock.getsockname()[1]
         sock.close()
         self.url = f"http://127.0.0.1:{self.port}"
         self.webhook_url = webhook_url
+        self.auto_feedback = auto_feedback
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> SinkProcess:
@@ -103,7 +110,8 @@ class SinkProcess:
             "from pathlib import Path; from actors.send_sink import run_send_sink; "
             f"run_send_sink('127.0.0.1', {self.port}, Path({str(self.data_dir)!r}), "
             f"token={SINK_TOKEN!r}, webhook_url={self.webhook_url!r}, "
-            f"webhook_secret={WEBHOOK_SECRET!r}, log_level='warning')"
+            f"webhook_secret={WEBHOOK_SECRET!r}, auto_feedback={self.auto_feedback!r},"
+            " log_level='warning')"
         )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "sink.log").open("ab")

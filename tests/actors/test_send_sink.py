@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +261,61 @@ async def test_the_configured_webhook_gets_signed_batches(tmp_path: Path):
     assert (result["events"], result["posted"], result["batches"]) == (5, 5, 3)
     assert len(bodies) == 3
     assert all(verify_signature(body, signature, WEBHOOK_SECRET) for body, signature in bodies)
+
+
+async def test_auto_feedback_is_emitted_to_the_webhook_when_a_delivery_starts(tmp_path: Path):
+    posts: list[list[dict[str, Any]]] = []
+    posted = asyncio.Event()
+
+    async def webhook(request: Request) -> JSONResponse:
+        body = await request.body()
+        assert verify_signature(body, request.headers.get("X-Signature"), WEBHOOK_SECRET)
+        posts.append(json.loads(body)["items"])
+        posted.set()
+        return JSONResponse({"ok": True})
+
+    peer_app = Starlette(routes=[Route("/hook", webhook, methods=["POST"])])
+    rates = {"bounced": 0.1, "opened": 0.5, "clicked": 0.5}
+    async with served_in_this_loop(peer_app) as peer:
+        with SinkProcess(tmp_path, webhook_url=f"{peer}/hook", auto_feedback=rates) as process:
+            sink = Sink(process.url)
+            assert (await sink.control("GET", "/_sink/auto-feedback"))["rates"]["bounced"] == 0.1
+            async with sink.client() as client:
+                delivery = await client.create_delivery("email", MESSAGE)
+                await client.add_recipients(delivery.id, "b0", people(0, 30))
+                await client.start(delivery.id)
+                await asyncio.wait_for(posted.wait(), timeout=30)  # one batch: under 500 events
+                await client.start(delivery.id)  # starting again emits nothing more
+                platform_view = (await client.feedback(delivery.id)).items
+                status = await client.status(delivery.id)
+    (items,) = posts
+    assert sorted(i["id"] for i in items) == sorted(i["id"] for i in platform_view)
+    assert status.counts["delivered"] + status.counts["bounced"] == 30
+    assert {i["contact_ref"] for i in items} == {str(n) for n in range(30)}
+
+
+async def test_webhook_batches_answered_5xx_are_sent_again_and_4xx_are_not(sink: Sink):
+    calls: list[int] = []
+
+    async def flaky(request: Request) -> JSONResponse:
+        calls.append(1)
+        return JSONResponse({}, 503 if len(calls) == 1 else 200)
+
+    async def refusing(request: Request) -> JSONResponse:
+        calls.append(4)
+        return JSONResponse({"error": "bad_signature"}, 401)
+
+    routes = [
+        Route("/flaky", flaky, methods=["POST"]),
+        Route("/refusing", refusing, methods=["POST"]),
+    ]
+    async with sink.client() as client:
+        delivery = await client.create_delivery("email", MESSAGE)
+        await client.add_recipients(delivery.id, "b0", people(0, 3))
+        await client.start(delivery.id)
+    async with served_in_this_loop(Starlette(routes=routes)) as peer:
+        retried = (await emit(sink, delivery_id=delivery.id, webhook_url=f"{peer}/flaky")).json()
+        refused = (await emit(sink, delivery_id=delivery.id, webhook_url=f"{peer}/refusing")).json()
+    assert (retried["posted"], retried["failures"]) == (3, [])
+    assert (refused["posted"], refused["failures"]) == (0, [{"batch": 0, "status": 401}])
+    assert calls == [1, 1, 4]
