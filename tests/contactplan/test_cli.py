@@ -117,3 +117,22 @@ async def test_created_user_logs_in_through_the_api(db, service_env, start_comma
 
     assert whoami(base_url, token) == ("dora", "USER")
     assert api.stop() == 0
+
+
+async def test_demo_generates_a_contact_database(db, service_env):
+    from models import Contact, ContactDatabase
+
+    result = run_cli(
+        "demo", "--contacts", "25", "--seed", "3", "--name", "cli-demo", "--quiet", env=service_env
+    )
+
+    assert result.returncode == 0, result.stderr
+    database = await ContactDatabase.get(name="cli-demo")
+    assert f"(id {database.id}) with 25 contacts" in result.stdout
+    assert await Contact.filter(database_id=database.id).count() == 25
+
+
+def test_demo_rejects_a_non_positive_contact_count(service_env):
+    result = run_cli("demo", "--contacts", "0", env=service_env)
+    assert result.returncode == 1
+    assert "--contacts must be at least 1" in result.stderr

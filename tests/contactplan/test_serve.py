@@ -19,11 +19,13 @@ CAROL_PASSWORD = "Carols-own-passw0rd"
 def test_serve_from_nothing_keeps_data_across_restarts(data_dir, start_command):
     port = free_port()
     env = without_service_urls() | {"DATA_DIR": str(data_dir), "PORT": str(port)}
+    env.pop("DELIVERY_URL", None)
     base_url = f"http://127.0.0.1:{port}"
 
     # First start: embedded PostgreSQL and Redis, migrations, the first admin.
     serve = start_command(["serve", "--threads", "2"], env)
     admin_password = serve.wait_for_line(r"Login: admin / (\S+)").group(1)
+    serve.wait_for_line(r"Deliveries go to the development send-sink at http://127\.0\.0\.1:\d+")
     serve.wait_for_line(rf"GraphiQL: {base_url}/graphql")
     serve.wait_healthy(base_url)
     serve.wait_for_line(r"contactplan is ready")
@@ -36,7 +38,7 @@ def test_serve_from_nothing_keeps_data_across_restarts(data_dir, start_command):
     assert login(base_url, "carol", CAROL_PASSWORD)
 
     children = psutil.Process(serve.process.pid).children(recursive=True)
-    assert {"api", "worker"} <= {_command_of(child) for child in children}
+    assert {"send-sink", "api", "worker"} <= {_command_of(child) for child in children}
     assert processes_in(data_dir), "embedded PostgreSQL/Redis should run in DATA_DIR"
 
     # SIGTERM: children, then embedded servers stop; exit code 0.
