@@ -61,8 +61,8 @@ def parse_rules(data: Any, path: str = "rules") -> list[DndRule]:
             errors.append((where, "must be an object with exactly max and period"))
             continue
         limit, period = item["max"], item["period"]
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            errors.append((f"{where}.max", f"must be an integer >= 0, got {limit!r}"))
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            errors.append((f"{where}.max", f"must be an integer >= 1, got {limit!r}"))
         if period not in PERIODS:
             errors.append((f"{where}.period", f"must be one of {', '.join(PERIODS)}"))
         if not errors:

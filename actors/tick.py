@@ -99,11 +99,12 @@ async def lost_runs(stale_seconds: float = STALE_SECONDS) -> list[int]:
 
 
 async def stalled_deliveries(stale_seconds: float = STALE_SECONDS) -> list[int]:
-    """Due runs in `delivering` with no batch progress for `stale_seconds` (touched now)."""
+    """Due runs in `delivering` with no batch progress for `stale_seconds`, or never enqueued
+    (no heartbeat: test sends, resumed runs); each is touched when found."""
     async with in_transaction() as tx:
         rows = await tx.execute_query_dict(
             "SELECT id FROM plan_run WHERE state = 'delivering' AND scheduled_for <= now()"
-            " AND coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1)"
+            " AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1))"
             " ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $2",
             [stale_seconds, CLAIM_LIMIT],
         )
