@@ -20,6 +20,20 @@ from permissions.principal import Principal
 log = logging.getLogger(__name__)
 
 ADMIN_USERNAME = "admin"
+MAX_DISPLAY_NAME = 200
+MAX_EMAIL = 320
+
+
+def details_problems(display_name: str | None, email: str | None) -> list[InputError]:
+    """What is wrong with a user's display name or e-mail, if anything."""
+    errors = []
+    if display_name is not None and len(display_name) > MAX_DISPLAY_NAME:
+        errors.append(
+            InputError(("displayName",), f"At most {MAX_DISPLAY_NAME} characters.", "TOO_LONG")
+        )
+    if email and (len(email) > MAX_EMAIL or "@" not in email):
+        errors.append(InputError(("email",), "Not an e-mail address.", "INVALID_EMAIL"))
+    return errors
 
 
 def _sorted_names(perms) -> list[str]:
@@ -78,6 +92,7 @@ async def create_user(
     """
     username = username.strip()
     errors = username_problems(username) + password_problems(password)
+    errors += details_problems(display_name, email)
     profile_row = await Profile.get_or_none(name=profile)
     if profile_row is None:
         errors.append(InputError(("profile",), f"Unknown profile {profile!r}.", "NOT_FOUND"))

@@ -10,11 +10,11 @@ from tortoise.transactions import in_transaction
 from models import ApiKey, Profile
 from permissions.apikeys import generate_api_key
 from permissions.audit import record_audit
-from permissions.errors import InputError, NotFound
+from permissions.errors import InputError, InvalidInput, NotFound
 from permissions.principal import Principal
 from resolvers.context import RequestContext, parse_id
 from resolvers.grants import check_manageable, grantable_profile, visible_databases
-from resolvers.outcome import Outcome
+from resolvers.outcome import with_outcome
 
 MAX_NAME = 200
 
@@ -53,16 +53,17 @@ def _snapshot(key: ApiKey, profile_name: str, database_ids: list[int]) -> dict:
     }
 
 
+@with_outcome
 async def create_api_key(
     ctx: RequestContext, principal: Principal, name: str, profile: str, database_ids: list[object]
-) -> Outcome[CreatedApiKey]:
+) -> CreatedApiKey:
     """A new key with a profile and database grants the caller itself holds."""
     name = name.strip()
     profile_row = await grantable_profile(principal, profile, ("profile",))
     databases = await visible_databases(principal, database_ids)
     if not name or len(name) > MAX_NAME:
-        return Outcome(
-            errors=[InputError(("name",), f"Name must have 1-{MAX_NAME} characters.", "INVALID")]
+        raise InvalidInput(
+            [InputError(("name",), f"Name must have 1-{MAX_NAME} characters.", "INVALID")]
         )
     new = generate_api_key()
     async with in_transaction():
@@ -83,18 +84,17 @@ async def create_api_key(
             after=_snapshot(key, profile_row.name, [d.id for d in databases]),
             request_id=ctx.request_id,
         )
-    return Outcome(value=CreatedApiKey(key, new.secret))
+    return CreatedApiKey(key, new.secret)
 
 
-async def revoke_api_key(
-    ctx: RequestContext, principal: Principal, key_id: object
-) -> Outcome[ApiKey]:
+@with_outcome
+async def revoke_api_key(ctx: RequestContext, principal: Principal, key_id: object) -> ApiKey:
     """Revoke a key at once (idempotent)."""
     key = await get_api_key(key_id)
     profile = await Profile.get(id=key.profile_id)  # type: ignore[attr-defined]
     check_manageable(principal, profile, "API key")
     if key.revoked_at is not None:
-        return Outcome(value=key)
+        return key
     database_ids = list(await key.databases.all().values_list("id", flat=True))
     before = _snapshot(key, profile.name, database_ids)
     async with in_transaction():
@@ -109,4 +109,4 @@ async def revoke_api_key(
             after=_snapshot(key, profile.name, database_ids),
             request_id=ctx.request_id,
         )
-    return Outcome(value=key)
+    return key

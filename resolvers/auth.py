@@ -17,7 +17,7 @@ from permissions.rules import database_q
 from permissions.throttle import record_failure
 from permissions.tokens import issue_token
 from resolvers.context import RequestContext
-from resolvers.outcome import Outcome, outcome_of
+from resolvers.outcome import with_outcome
 
 
 @dataclass(frozen=True)
@@ -44,30 +44,26 @@ async def login(ctx: RequestContext, username: str, password: str) -> auth.Login
     return await auth.login(ctx.settings, username, password, request_id=ctx.request_id)
 
 
-async def logout(ctx: RequestContext, principal: Principal) -> Outcome[bool]:
+@with_outcome
+async def logout(ctx: RequestContext, principal: Principal) -> bool:
     """Invalidate every token of the calling user."""
     if not principal.is_user:
-        return Outcome(
-            errors=[InputError((), "API keys cannot log out; revoke the key.", "NOT_A_USER")]
+        raise InvalidInput(
+            [InputError((), "API keys cannot log out; revoke the key.", "NOT_A_USER")]
         )
     async with in_transaction():
         await auth.invalidate_tokens(principal.user_id)
         await record_audit(
             principal, "logout", "user", principal.user_id, request_id=ctx.request_id
         )
-    return Outcome(value=True)
+    return True
 
 
+@with_outcome
 async def change_password(
     ctx: RequestContext, principal: Principal, current_password: str, new_password: str
-) -> Outcome[IssuedToken]:
-    """Change the caller's own password; old tokens stop working, a new one is returned."""
-    return await outcome_of(_change_password(ctx, principal, current_password, new_password))
-
-
-async def _change_password(
-    ctx: RequestContext, principal: Principal, current_password: str, new_password: str
 ) -> IssuedToken:
+    """Change the caller's own password; old tokens stop working, a new one is returned."""
     if not principal.is_user:
         raise InvalidInput([InputError((), "API keys have no password.", "NOT_A_USER")])
     user = await User.get(id=principal.user_id)

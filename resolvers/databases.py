@@ -9,11 +9,11 @@ from tortoise.transactions import in_transaction
 from models import ContactDatabase
 from models.standard_catalog import create_contact_database
 from permissions.audit import record_audit
-from permissions.errors import InputError, NotFound
+from permissions.errors import InputError, InvalidInput, NotFound
 from permissions.principal import Principal
 from permissions.rules import can_see_database, database_q
 from resolvers.context import RequestContext, parse_id
-from resolvers.outcome import Outcome
+from resolvers.outcome import with_outcome
 
 MAX_NAME = 200
 
@@ -42,9 +42,10 @@ def _timezone_ok(name: str) -> bool:
     return True
 
 
+@with_outcome
 async def create_database(
     ctx: RequestContext, principal: Principal, name: str, timezone: str, description: str
-) -> Outcome[ContactDatabase]:
+) -> ContactDatabase:
     """A new contact database with the standard catalog."""
     name = name.strip()
     errors = []
@@ -57,7 +58,7 @@ async def create_database(
             InputError(("timezone",), f"Unknown time zone {timezone!r}.", "INVALID_TIMEZONE")
         )
     if errors:
-        return Outcome(errors=errors)
+        raise InvalidInput(errors)
     async with in_transaction():
         database = await create_contact_database(name, timezone=timezone, description=description)
         await record_audit(
@@ -69,4 +70,4 @@ async def create_database(
             after={"name": name, "timezone": timezone, "description": description},
             request_id=ctx.request_id,
         )
-    return Outcome(value=database)
+    return database

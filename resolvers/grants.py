@@ -17,9 +17,16 @@ async def grantable_profile(principal: Principal, name: str, path: tuple[str, ..
     profile = await Profile.get_or_none(name=name)
     if profile is None:
         raise InvalidInput([InputError(path, f"Unknown profile {name!r}.", "NOT_FOUND")])
-    if not can_grant_permissions(principal, profile_permissions(profile)):
-        raise Forbidden(f"You cannot grant profile {name!r}: it holds permissions you lack.")
+    check_grantable(principal, profile)
     return profile
+
+
+def check_grantable(principal: Principal, profile: Profile) -> None:
+    """Forbidden to hand out a profile with permissions the principal lacks."""
+    if not can_grant_permissions(principal, profile_permissions(profile)):
+        raise Forbidden(
+            f"You cannot grant profile {profile.name!r}: it holds permissions you lack."
+        )
 
 
 async def visible_databases(principal: Principal, ids: list[object]) -> list[ContactDatabase]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, ParamSpec, TypeVar
 
 from permissions.errors import InputError, InvalidInput
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -19,9 +21,16 @@ class Outcome(Generic[T]):
     errors: list[InputError] = field(default_factory=list)
 
 
-async def outcome_of(work: Awaitable[T]) -> Outcome[T]:
-    """Run a change; InvalidInput becomes the outcome's errors."""
-    try:
-        return Outcome(value=await work)
-    except InvalidInput as exc:
-        return Outcome(errors=exc.errors)
+def with_outcome(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[Outcome[T]]]:
+    """Decorate a mutation resolver: its return value, or the InvalidInput it raises,
+    becomes an Outcome."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Outcome[T]:
+        try:
+            value = await fn(*args, **kwargs)
+        except InvalidInput as exc:
+            return Outcome(errors=exc.errors)
+        return Outcome(value=value)
+
+    return wrapper

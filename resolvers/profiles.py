@@ -13,7 +13,7 @@ from permissions.names import BUILTIN_PROFILES, Perm
 from permissions.principal import Principal, profile_permissions
 from permissions.rules import can_grant_permissions
 from resolvers.context import RequestContext, parse_id
-from resolvers.outcome import Outcome, outcome_of
+from resolvers.outcome import with_outcome
 
 PROFILE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ .-]{0,63}$")
 
@@ -61,16 +61,17 @@ def _check_grantable(principal: Principal, permissions: frozenset[Perm]) -> None
         raise Forbidden("A profile may hold only permissions you hold yourself.")
 
 
+@with_outcome
 async def create_profile(
     ctx: RequestContext, principal: Principal, name: str, description: str, permissions: list[Perm]
-) -> Outcome[Profile]:
+) -> Profile:
     """Create a custom profile from catalog permissions."""
     name = name.strip()
     perms = frozenset(permissions)
     _check_grantable(principal, perms)
     errors = await _name_problems(name)
     if errors:
-        return Outcome(errors=errors)
+        raise InvalidInput(errors)
     async with in_transaction():
         profile = await Profile.create(
             name=name, description=description, permissions=sorted(perms), builtin=False
@@ -83,7 +84,7 @@ async def create_profile(
             after=_snapshot(profile),
             request_id=ctx.request_id,
         )
-    return Outcome(value=profile)
+    return profile
 
 
 def _editable(profile: Profile) -> None:
@@ -93,6 +94,7 @@ def _editable(profile: Profile) -> None:
         )
 
 
+@with_outcome
 async def update_profile(
     ctx: RequestContext,
     principal: Principal,
@@ -101,21 +103,8 @@ async def update_profile(
     name: str | None,
     description: str | None,
     permissions: list[Perm] | None,
-) -> Outcome[Profile]:
-    """Rename, describe or change the permissions of a custom profile (takes effect at once)."""
-    return await outcome_of(
-        _update_profile(ctx, principal, profile_id, name, description, permissions)
-    )
-
-
-async def _update_profile(
-    ctx: RequestContext,
-    principal: Principal,
-    profile_id: object,
-    name: str | None,
-    description: str | None,
-    permissions: list[Perm] | None,
 ) -> Profile:
+    """Rename, describe or change the permissions of a custom profile (takes effect at once)."""
     profile = await get_profile(profile_id)
     _check_grantable(principal, profile_permissions(profile))
     _editable(profile)
@@ -149,14 +138,9 @@ async def _update_profile(
     return profile
 
 
-async def delete_profile(
-    ctx: RequestContext, principal: Principal, profile_id: object
-) -> Outcome[int]:
+@with_outcome
+async def delete_profile(ctx: RequestContext, principal: Principal, profile_id: object) -> int:
     """Delete a custom profile nobody uses."""
-    return await outcome_of(_delete_profile(ctx, principal, profile_id))
-
-
-async def _delete_profile(ctx: RequestContext, principal: Principal, profile_id: object) -> int:
     profile = await get_profile(profile_id)
     _check_grantable(principal, profile_permissions(profile))
     _editable(profile)

@@ -8,15 +8,17 @@ from tortoise.transactions import in_transaction
 from models import Profile, User
 from permissions import auth, bootstrap
 from permissions.audit import record_audit
-from permissions.errors import InputError, NotFound
+from permissions.errors import InputError, InvalidInput, NotFound
 from permissions.passwords import hash_password, password_problems
 from permissions.principal import Principal
 from resolvers.context import RequestContext, page_bounds, parse_id
-from resolvers.grants import check_manageable, grantable_profile, visible_databases
-from resolvers.outcome import Outcome, outcome_of
-
-MAX_DISPLAY_NAME = 200
-MAX_EMAIL = 320
+from resolvers.grants import (
+    check_grantable,
+    check_manageable,
+    grantable_profile,
+    visible_databases,
+)
+from resolvers.outcome import with_outcome
 
 
 async def list_users(
@@ -50,17 +52,7 @@ async def _snapshot(user: User) -> dict:
     return bootstrap.user_snapshot(user, profile.name, database_ids)
 
 
-def _details_problems(display_name: str | None, email: str | None) -> list[InputError]:
-    errors = []
-    if display_name is not None and len(display_name) > MAX_DISPLAY_NAME:
-        errors.append(
-            InputError(("displayName",), f"At most {MAX_DISPLAY_NAME} characters.", "TOO_LONG")
-        )
-    if email and (len(email) > MAX_EMAIL or "@" not in email):
-        errors.append(InputError(("email",), "Not an e-mail address.", "INVALID_EMAIL"))
-    return errors
-
-
+@with_outcome
 async def create_user(
     ctx: RequestContext,
     principal: Principal,
@@ -71,24 +63,21 @@ async def create_user(
     database_ids: list[object],
     display_name: str,
     email: str | None,
-) -> Outcome[User]:
+) -> User:
     """Create a user; the caller may grant only its own permissions and visible databases."""
-    await grantable_profile(principal, profile, ("profile",))
+    profile_row = await Profile.get_or_none(name=profile)
+    if profile_row is not None:  # an unknown name is reported by create_user with the rest
+        check_grantable(principal, profile_row)
     databases = await visible_databases(principal, database_ids)
-    problems = _details_problems(display_name, email)
-    if problems:
-        return Outcome(errors=problems)
-    return await outcome_of(
-        bootstrap.create_user(
-            username,
-            password,
-            profile=profile,
-            database_ids=[d.id for d in databases],
-            display_name=display_name,
-            email=email or None,
-            principal=principal,
-            request_id=ctx.request_id,
-        )
+    return await bootstrap.create_user(
+        username,
+        password,
+        profile=profile,
+        database_ids=[d.id for d in databases],
+        display_name=display_name,
+        email=email or None,
+        principal=principal,
+        request_id=ctx.request_id,
     )
 
 
@@ -98,6 +87,7 @@ async def _manageable_user(principal: Principal, user_id: object) -> User:
     return user
 
 
+@with_outcome
 async def update_user(
     ctx: RequestContext,
     principal: Principal,
@@ -107,18 +97,18 @@ async def update_user(
     email: str | None = None,
     profile: str | None = None,
     is_active: bool | None = None,
-) -> Outcome[User]:
+) -> User:
     """Change a user's details, profile or active flag (deactivation ends its sessions)."""
     user = await _manageable_user(principal, user_id)
     new_profile = await grantable_profile(principal, profile, ("profile",)) if profile else None
-    errors = _details_problems(display_name, email)
+    errors = bootstrap.details_problems(display_name, email)
     if user.id == principal.user_id and principal.is_user:
         if is_active is False:
             errors.append(InputError(("isActive",), "You cannot deactivate yourself.", "SELF"))
         if new_profile is not None and new_profile.id != user.profile_id:  # type: ignore[attr-defined]
             errors.append(InputError(("profile",), "You cannot change your own profile.", "SELF"))
     if errors:
-        return Outcome(errors=errors)
+        raise InvalidInput(errors)
     before = await _snapshot(user)
     async with in_transaction():
         if display_name is not None:
@@ -144,17 +134,18 @@ async def update_user(
                 after=after,
                 request_id=ctx.request_id,
             )
-    return Outcome(value=user)
+    return user
 
 
+@with_outcome
 async def set_user_password(
     ctx: RequestContext, principal: Principal, user_id: object, password: str
-) -> Outcome[User]:
+) -> User:
     """Set another user's password; that user's tokens stop working."""
     user = await _manageable_user(principal, user_id)
     problems = password_problems(password)
     if problems:
-        return Outcome(errors=problems)
+        raise InvalidInput(problems)
     new_hash = await hash_password(password)
     async with in_transaction():
         user.password_hash = new_hash
@@ -168,9 +159,10 @@ async def set_user_password(
             after={"password_changed": True},
             request_id=ctx.request_id,
         )
-    return Outcome(value=user)
+    return user
 
 
+@with_outcome
 async def change_grants(
     ctx: RequestContext,
     principal: Principal,
@@ -178,13 +170,13 @@ async def change_grants(
     database_ids: list[object],
     *,
     grant: bool,
-) -> Outcome[User]:
+) -> User:
     """Grant (or revoke) access to databases the caller itself sees."""
     user = await _manageable_user(principal, user_id)
     databases = await visible_databases(principal, database_ids)
     if not databases:
-        return Outcome(
-            errors=[InputError(("databaseIds",), "Give at least one database.", "REQUIRED")]
+        raise InvalidInput(
+            [InputError(("databaseIds",), "Give at least one database.", "REQUIRED")]
         )
     before = await _snapshot(user)
     async with in_transaction():
@@ -203,4 +195,4 @@ async def change_grants(
                 after={"database_ids": after["database_ids"]},
                 request_id=ctx.request_id,
             )
-    return Outcome(value=user)
+    return user

@@ -118,7 +118,8 @@ async def test_malformed_authorization_header_is_unauthenticated(gql, accounts) 
 
 async def test_bad_token_does_not_block_login(gql, accounts) -> None:
     result = await gql.execute(
-        'mutation { login(username: "user", password: "%s") { token } }' % TEST_PASSWORD,
+        'mutation($p: String!) { login(username: "user", password: $p) { token } }',
+        {"p": TEST_PASSWORD},
         token="cpt_expired-or-garbage",
     )
     assert result["data"]["login"]["token"]
@@ -182,7 +183,7 @@ async def test_change_password_needs_the_current_one(gql, accounts) -> None:
 
 async def test_change_password_enforces_the_policy(gql, accounts) -> None:
     result = await gql.execute(
-        "mutation($c: String!) { changePassword(currentPassword: $c, newPassword: \"short\")"
+        'mutation($c: String!) { changePassword(currentPassword: $c, newPassword: "short")'
         " { userErrors { path code } } }",
         {"c": TEST_PASSWORD},
         token=accounts.token["USER"],
@@ -234,7 +235,7 @@ async def test_revoked_api_key_is_refused(gql, accounts) -> None:
 
 
 async def test_api_key_with_wrong_secret_is_refused(gql, accounts) -> None:
-    key, secret = await _api_key(accounts)
+    _, secret = await _api_key(accounts)
     tampered = secret[:-4] + ("aaaa" if not secret.endswith("aaaa") else "bbbb")
     assert codes(await gql.execute(ME, token=tampered)) == ["UNAUTHENTICATED"]
     assert codes(await gql.execute(ME, token="cpk_nonsense")) == ["UNAUTHENTICATED"]

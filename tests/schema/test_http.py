@@ -138,8 +138,6 @@ async def test_body_just_under_the_limit_is_accepted(db, app_settings, accounts)
     assert response.status_code == 200
 
 
-
-
 async def test_too_deep_query_is_refused(db, app_settings, accounts) -> None:
     client = make_gql(create_app(replace(app_settings, max_query_depth=2), manage_orm=False))
     async with client.http:
@@ -188,9 +186,7 @@ async def test_field_suggestions_are_off_without_introspection(db, app_settings)
     assert "Did you mean" not in result["errors"][0]["message"]
 
 
-async def test_internal_error_is_masked_with_request_id_and_logged(
-    gql, accounts, caplog
-) -> None:
+async def test_internal_error_is_masked_with_request_id_and_logged(gql, accounts, caplog) -> None:
     conn = connections.get("default")
     await conn.execute_script("ALTER TABLE audit_entry RENAME TO audit_entry_away")
     try:

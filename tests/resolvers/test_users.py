@@ -1,0 +1,260 @@
+"""User administration over GraphQL: results, input mistakes, escalation guards, audit."""
+
+from __future__ import annotations
+
+from models import AuditEntry, Profile, User
+from tests.conftest import TEST_PASSWORD
+
+CREATE = """
+mutation($input: CreateUserInput!) {
+  createUser(input: $input) {
+    user { id username displayName email isActive profile { name } databases { name } }
+    userErrors { path message code }
+  }
+}"""
+UPDATE = """
+mutation($id: ID!, $input: UpdateUserInput!) {
+  updateUser(id: $id, input: $input) {
+    user { id displayName email isActive profile { name } }
+    userErrors { path code }
+  }
+}"""
+
+
+def codes(result: dict) -> list[str]:
+    return [e["extensions"]["code"] for e in result.get("errors", [])]
+
+
+async def test_admin_creates_a_user_who_can_log_in(gql, accounts) -> None:
+    result = await gql.execute(
+        CREATE,
+        {
+            "input": {
+                "username": "marta",
+                "password": "a-good-long-password",
+                "profile": "POWERUSER",
+                "databaseIds": [str(accounts.database.id)],
+                "displayName": "Marta R.",
+                "email": "marta@example.com",
+            }
+        },
+        token=accounts.token["ADMIN"],
+    )
+    payload = result["data"]["createUser"]
+    assert payload["userErrors"] == []
+    assert payload["user"]["username"] == "marta"
+    assert payload["user"]["profile"] == {"name": "POWERUSER"}
+    assert payload["user"]["databases"] == [{"name": "Main"}]
+    assert (await gql.login("marta", "a-good-long-password"))["token"]
+    user = await User.get(username="marta")
+    assert user.password_hash.startswith("$argon2")
+    entry = await AuditEntry.get(action="create", object_type="user", object_id=str(user.id))
+    assert entry.actor == "admin"
+    assert entry.after["profile"] == "POWERUSER"
+    assert "password" not in str(entry.after) and "argon2" not in str(entry.after)
+
+
+async def test_create_user_reports_every_input_mistake(gql, accounts) -> None:
+    result = await gql.execute(
+        CREATE,
+        {"input": {"username": "user", "password": "short", "profile": "NOPE"}},
+        token=accounts.token["ADMIN"],
+    )
+    payload = result["data"]["createUser"]
+    assert payload["user"] is None
+    got = {(tuple(e["path"]), e["code"]) for e in payload["userErrors"]}
+    assert got == {
+        (("password",), "PASSWORD_TOO_SHORT"),
+        (("profile",), "NOT_FOUND"),
+        (("username",), "DUPLICATE"),
+    }
+    assert await AuditEntry.filter(object_type="user").count() == 0
+
+
+async def test_bad_username_is_an_input_mistake(gql, accounts) -> None:
+    result = await gql.execute(
+        CREATE,
+        {"input": {"username": "no spaces please", "password": "long-enough-pw"}},
+        token=accounts.token["ADMIN"],
+    )
+    assert result["data"]["createUser"]["userErrors"][0]["code"] == "INVALID_USERNAME"
+
+
+async def test_granting_an_unknown_database_is_not_found(gql, accounts) -> None:
+    result = await gql.execute(
+        CREATE,
+        {"input": {"username": "x1", "password": "long-enough-pw", "databaseIds": ["999999"]}},
+        token=accounts.token["ADMIN"],
+    )
+    assert codes(result) == ["NOT_FOUND"]
+    assert not await User.filter(username="x1").exists()
+
+
+async def test_update_user_changes_details_and_profile(gql, accounts) -> None:
+    guest = accounts.users["GUEST"]
+    result = await gql.execute(
+        UPDATE,
+        {"id": str(guest.id), "input": {"displayName": "Gus", "email": "", "profile": "USER"}},
+        token=accounts.token["ADMIN"],
+    )
+    payload = result["data"]["updateUser"]
+    assert payload["userErrors"] == []
+    assert payload["user"]["displayName"] == "Gus"
+    assert payload["user"]["profile"] == {"name": "USER"}
+    entry = await AuditEntry.get(action="update", object_id=str(guest.id))
+    assert entry.before["profile"] == "GUEST" and entry.after["profile"] == "USER"
+    # a profile change ends the sessions issued under the old profile
+    assert codes(await gql.execute("{ me { name } }", token=accounts.token["GUEST"])) == [
+        "UNAUTHENTICATED"
+    ]
+
+
+async def test_update_without_changes_writes_no_audit(gql, accounts) -> None:
+    guest = accounts.users["GUEST"]
+    await gql.execute(UPDATE, {"id": str(guest.id), "input": {}}, token=accounts.token["ADMIN"])
+    assert await AuditEntry.filter(object_type="user").count() == 0
+
+
+async def test_admin_cannot_deactivate_or_demote_themself(gql, accounts) -> None:
+    admin = accounts.users["ADMIN"]
+    result = await gql.execute(
+        UPDATE,
+        {"id": str(admin.id), "input": {"isActive": False, "profile": "GUEST"}},
+        token=accounts.token["ADMIN"],
+    )
+    assert {e["path"][0] for e in result["data"]["updateUser"]["userErrors"]} == {
+        "isActive",
+        "profile",
+    }
+    await admin.refresh_from_db()
+    assert admin.is_active
+
+
+async def test_deactivate_user_ends_sessions_and_is_audited(gql, accounts) -> None:
+    user = accounts.users["USER"]
+    result = await gql.execute(
+        "mutation($id: ID!) { deactivateUser(id: $id) { user { isActive } userErrors { code } } }",
+        {"id": str(user.id)},
+        token=accounts.token["ADMIN"],
+    )
+    assert result["data"]["deactivateUser"] == {"user": {"isActive": False}, "userErrors": []}
+    assert codes(await gql.execute("{ me { name } }", token=accounts.token["USER"])) == [
+        "UNAUTHENTICATED"
+    ]
+    assert (await gql.login("user"))["token"] is None
+    assert await AuditEntry.filter(action="deactivate", object_id=str(user.id)).count() == 1
+    # listing hides inactive users unless asked
+    names = await gql.execute("{ users { username } }", token=accounts.token["ADMIN"])
+    assert "user" not in [u["username"] for u in names["data"]["users"]]
+    everyone = await gql.execute(
+        "{ users(includeInactive: true) { username } }", token=accounts.token["ADMIN"]
+    )
+    assert "user" in [u["username"] for u in everyone["data"]["users"]]
+
+
+async def test_set_user_password(gql, accounts) -> None:
+    user = accounts.users["USER"]
+    result = await gql.execute(
+        'mutation($id: ID!) { setUserPassword(id: $id, password: "reset-password-1")'
+        " { userErrors { code } } }",
+        {"id": str(user.id)},
+        token=accounts.token["ADMIN"],
+    )
+    assert result["data"]["setUserPassword"]["userErrors"] == []
+    assert (await gql.login("user", TEST_PASSWORD))["token"] is None
+    assert (await gql.login("user", "reset-password-1"))["token"]
+    assert codes(await gql.execute("{ me { name } }", token=accounts.token["USER"])) == [
+        "UNAUTHENTICATED"
+    ]
+    assert await AuditEntry.filter(action="set_password", object_id=str(user.id)).count() == 1
+
+
+async def test_grant_and_revoke_databases(gql, accounts) -> None:
+    user = accounts.users["USER"]
+    grant = """mutation($id: ID!, $db: [ID!]!) { grantDatabases(userId: $id, databaseIds: $db)
+      { user { databases { name } } userErrors { code } } }"""
+    revoke = grant.replace("grantDatabases", "revokeDatabases")
+    variables = {"id": str(user.id), "db": [str(accounts.other_database.id)]}
+    result = await gql.execute(grant, variables, token=accounts.token["ADMIN"])
+    assert result["data"]["grantDatabases"]["user"]["databases"] == [
+        {"name": "Main"},
+        {"name": "Other"},
+    ]
+    seen = await gql.execute("{ databases { name } }", token=accounts.token["USER"])
+    assert [d["name"] for d in seen["data"]["databases"]] == ["Main", "Other"]
+    result = await gql.execute(revoke, variables, token=accounts.token["ADMIN"])
+    assert result["data"]["revokeDatabases"]["user"]["databases"] == [{"name": "Main"}]
+    actions = await AuditEntry.filter(object_type="user", object_id=str(user.id)).values_list(
+        "action", flat=True
+    )
+    assert sorted(actions) == ["grant", "revoke"]
+
+
+async def test_unknown_user_is_not_found(gql, accounts) -> None:
+    for ident in ("999999", "not-a-number"):
+        result = await gql.execute(
+            "query($id: ID!) { user(id: $id) { id } }", {"id": ident}, token=accounts.token["ADMIN"]
+        )
+        assert codes(result) == ["NOT_FOUND"]
+
+
+async def _limited_manager(accounts) -> str:
+    """A user manager whose custom profile holds only user.manage, granted `database`."""
+    await Profile.create(name="Helpdesk", permissions=["user.manage"], builtin=False)
+    manager = await accounts.make_user("helpdesk", "Helpdesk", [accounts.database])
+    return accounts.token_for(manager)
+
+
+async def test_manager_cannot_hand_out_permissions_they_lack(gql, accounts) -> None:
+    token = await _limited_manager(accounts)
+    result = await gql.execute(
+        CREATE,
+        {"input": {"username": "boss", "password": "long-enough-pw", "profile": "ADMIN"}},
+        token=token,
+    )
+    assert codes(result) == ["FORBIDDEN"]
+    assert not await User.filter(username="boss").exists()
+
+
+async def test_manager_cannot_change_a_more_powerful_user(gql, accounts) -> None:
+    token = await _limited_manager(accounts)
+    result = await gql.execute(
+        "mutation($id: ID!) { deactivateUser(id: $id) { user { id } } }",
+        {"id": str(accounts.users["ADMIN"].id)},
+        token=token,
+    )
+    assert codes(result) == ["FORBIDDEN"]
+    await accounts.users["ADMIN"].refresh_from_db()
+    assert accounts.users["ADMIN"].is_active
+
+
+async def test_manager_cannot_grant_a_database_they_do_not_see(gql, accounts) -> None:
+    token = await _limited_manager(accounts)
+    await Profile.create(name="Nothing", permissions=[], builtin=False)
+    target = await accounts.make_user("target", "Nothing")
+    result = await gql.execute(
+        "mutation($id: ID!, $db: ID!) { grantDatabases(userId: $id, databaseIds: [$db])"
+        " { user { id } } }",
+        {"id": str(target.id), "db": str(accounts.other_database.id)},
+        token=token,
+    )
+    assert codes(result) == ["NOT_FOUND"]  # not even told the database exists
+    assert await target.databases.all().count() == 0
+
+
+async def test_user_list_shows_only_databases_the_caller_sees(gql, accounts) -> None:
+    token = await _limited_manager(accounts)
+    await accounts.users["GUEST"].databases.add(accounts.other_database)
+    result = await gql.execute(
+        'query { users(search: "guest") { username databases { name } } }', token=token
+    )
+    assert result["data"]["users"] == [{"username": "guest", "databases": [{"name": "Main"}]}]
+
+
+async def test_paging_arguments_are_checked(gql, accounts) -> None:
+    result = await gql.execute("{ users(first: 0) { id } }", token=accounts.token["ADMIN"])
+    assert codes(result) == ["BAD_USER_INPUT"]
+    result = await gql.execute(
+        "{ users(first: 2, offset: 1) { username } }", token=accounts.token["ADMIN"]
+    )
+    assert [u["username"] for u in result["data"]["users"]] == ["guest", "poweruser"]
