@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from bench.datagen import CUSTOM_FIELDS, REFERENCE_TIME, WINDOW_START
+from bench.datagen_rows import TIER_FROM_EUROS, VIP_FROM_EUROS
 from bench.datagen_vocab import CITIES
 from models.standard_catalog import STANDARD_EVENT_TYPES, STANDARD_FIELDS
 from tests.bench.conftest import DEMO_CONTACTS
@@ -316,9 +317,17 @@ async def test_attributes_agree_with_the_events(demo, pg):
             (c.attributes ->> 'lifetime_value')::numeric IS DISTINCT FROM s.total
             OR (c.attributes ->> 'first_purchase_date')::date
                IS DISTINCT FROM (s.first_at AT TIME ZONE 'UTC')::date
-            OR (s.total >= 2500 AND NOT (c.attributes ->> 'vip')::boolean))
+            OR (s.total >= $2 AND NOT (c.attributes ->> 'vip')::boolean)
+            OR (s.total IS NOT NULL AND NOT c.attributes ? 'loyalty_tier')
+            OR (c.attributes ? 'loyalty_tier' AND c.attributes ->> 'loyalty_tier' <> CASE
+                WHEN coalesce(s.total, 0) >= $5 THEN 'platinum'
+                WHEN coalesce(s.total, 0) >= $4 THEN 'gold'
+                WHEN coalesce(s.total, 0) >= $3 THEN 'silver'
+                ELSE 'bronze' END))
         """,
         demo,
+        VIP_FROM_EUROS,
+        *TIER_FROM_EUROS,
     )
     assert disagreements == 0
 
