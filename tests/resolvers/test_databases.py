@@ -1,0 +1,75 @@
+"""Databases: visible ones only, other databases are NOT_FOUND, creating with a catalog."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import AuditEntry, ContactDatabase, EventType, Field
+
+GET = "query($id: ID!) { database(id: $id) { id name timezone } }"
+
+
+def codes(result: dict) -> list[str]:
+    return [e["extensions"]["code"] for e in result.get("errors", [])]
+
+
+@pytest.mark.parametrize("profile", ["POWERUSER", "USER", "GUEST"])
+async def test_granted_users_see_only_their_databases(gql, accounts, profile: str) -> None:
+    result = await gql.execute("{ databases { name } }", token=accounts.token[profile])
+    assert result["data"]["databases"] == [{"name": "Main"}]
+
+
+async def test_admin_sees_every_database(gql, accounts) -> None:
+    result = await gql.execute(
+        "{ databases { name } me { allDatabases } }", token=accounts.token["ADMIN"]
+    )
+    assert result["data"]["databases"] == [{"name": "Main"}, {"name": "Other"}]
+    assert result["data"]["me"]["allDatabases"] is True
+
+
+@pytest.mark.parametrize("profile", ["POWERUSER", "USER", "GUEST"])
+async def test_other_database_is_not_found_not_forbidden(gql, accounts, profile: str) -> None:
+    other = await gql.execute(
+        GET, {"id": str(accounts.other_database.id)}, token=accounts.token[profile]
+    )
+    missing = await gql.execute(GET, {"id": "987654"}, token=accounts.token[profile])
+    assert codes(other) == ["NOT_FOUND"]
+    assert codes(missing) == ["NOT_FOUND"]
+    # the answer for an existing foreign database and a missing one differ only by the id
+    assert other["errors"][0]["message"].replace(str(accounts.other_database.id), "?") == (
+        missing["errors"][0]["message"].replace("987654", "?")
+    )
+    own = await gql.execute(GET, {"id": str(accounts.database.id)}, token=accounts.token[profile])
+    assert own["data"]["database"]["name"] == "Main"
+
+
+async def test_create_database_with_standard_catalog(gql, accounts) -> None:
+    result = await gql.execute(
+        'mutation { createDatabase(input: {name: "Shop", timezone: "Europe/Rome",'
+        ' description: "web shop"}) { database { id name timezone } userErrors { code } } }',
+        token=accounts.token["ADMIN"],
+    )
+    payload = result["data"]["createDatabase"]
+    assert payload["userErrors"] == []
+    assert payload["database"]["timezone"] == "Europe/Rome"
+    database_id = int(payload["database"]["id"])
+    assert await Field.filter(database_id=database_id, key="email").exists()
+    assert await EventType.filter(database_id=database_id, key="purchase").exists()
+    entry = await AuditEntry.get(object_type="database", action="create")
+    assert entry.database_id == database_id and entry.after["name"] == "Shop"
+
+
+async def test_create_database_input_mistakes(gql, accounts) -> None:
+    result = await gql.execute(
+        'mutation { createDatabase(input: {name: "Main", timezone: "Mars/Olympus"})'
+        " { database { id } userErrors { path code } } }",
+        token=accounts.token["ADMIN"],
+    )
+    assert result["data"]["createDatabase"] == {
+        "database": None,
+        "userErrors": [
+            {"path": ["name"], "code": "DUPLICATE"},
+            {"path": ["timezone"], "code": "INVALID_TIMEZONE"},
+        ],
+    }
+    assert await ContactDatabase.all().count() == 2
