@@ -38,8 +38,8 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 
 LOYALTY_TIERS = ("bronze", "silver", "gold", "platinum")
-TIER_FROM_EUROS = (300, 800, 2000)  # lifetime value reaching silver, gold, platinum
-VIP_FROM_EUROS = 2000  # lifetime value that makes a VIP (plus 1% chosen at random)
+TIER_FROM_EUROS = (300, 1000, 3000)  # lifetime value reaching silver, gold, platinum
+VIP_FROM_EUROS = 2500  # lifetime value that makes a VIP (plus 1% chosen at random)
 # Average events per contact of each stream at events_per_contact=10 (calibrated, see tests).
 _ORDERS_BY_CLASS = (0.0, 0.9, 2.8, 9.0)  # none, occasional, regular, heavy buyers
 _BUYER_CLASS_CUM = (0.45, 0.85, 0.97, 1.0)
@@ -174,9 +174,9 @@ class World:
         base = cum[lo_day - 1] if lo_day else 0.0
         day = bisect_right(cum, base + rng.random() * (cum[-1] - base))
         day = min(day, WINDOW_DAYS - 1)
-        at = day * 86400 + self.hours.pick(rng) * 3600 + int(rng.random() * 3600)
+        at = day * 86400 + self.hours.pick(rng) * 3600 + rng.randrange(3600)
         if at < lo:
-            at = lo + int(rng.random() * 3600)
+            at = lo + rng.randrange(3600)
         return min(at, WINDOW_SECONDS - 1)
 
 
@@ -355,7 +355,7 @@ def _orders(emit: _Emitter, number: int, buyer: int, lo: int, favourites: list[s
         order_id = f"O{number:08d}{k:02d}"
         store, channel, store_json = w.stores.pick(rng)
         discount = w.discounts.pick(rng)
-        lines = bisect_left(_LINES_CUM, rng.random() * 100) + 1
+        lines = bisect_left(_LINES_CUM, rng.randrange(100) + 1) + 1
         total = items = 0
         for _ in range(lines):
             _, _category, list_price, product_json = _pick_product(w, rng, favourites)
@@ -365,7 +365,7 @@ def _orders(emit: _Emitter, number: int, buyer: int, lo: int, favourites: list[s
             total += amount
             items += quantity
             if channel in ("online", "app") and rng.random() < 0.5:
-                before = max(lo, at - 60 - int(rng.random() * 3540))
+                before = max(lo, at - rng.randrange(60, 3600))
                 emit.event("cart_added", before, _cents(price), product_json)
             props = (
                 f'{{"order_id": "{order_id}", {product_json[1:-1]}, '
@@ -399,8 +399,7 @@ def _messages(
     start = bisect_left(times, lo)
     if start >= len(items):
         return
-    span = len(items) - start
-    picks = sorted({start + int(rng.random() * span) for _ in range(_poisson(rng, mean))})
+    picks = sorted({rng.randrange(start, len(items)) for _ in range(_poisson(rng, mean))})
     p_open = min(0.9, 0.3 * engagement)
     for index in picks:
         c = items[index]
@@ -414,7 +413,7 @@ def _messages(
         if channel == "email" and rng.random() < 0.02:
             emit.event("email_bounced", c.at + rng.randrange(5, 600), None, c.props)
             continue
-        delivered = c.at + 2 + int(rng.random() * 298)
+        delivered = c.at + rng.randrange(2, 300)
         emit.event(f"{channel}_delivered", delivered, None, c.props)
         if channel != "email" or rng.random() >= p_open:
             continue
@@ -423,7 +422,7 @@ def _messages(
             continue
         emit.event("email_opened", opened, None, c.props, active=True)
         if rng.random() < 0.3:
-            clicked = opened + 5 + int(rng.random() * 895)
+            clicked = opened + rng.randrange(5, 900)
             if clicked < WINDOW_SECONDS:
                 link = emit.w.links.pick(rng)
                 emit.event("email_clicked", clicked, None, c.click_props[link], active=True)
