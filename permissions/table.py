@@ -23,6 +23,14 @@ all of them), and ids from other databases answer NOT_FOUND. Without `manage_oth
 caller may change or delete only the segments, plans and saved rules it created; objects
 say so in their `editable` field. Nobody can grant a profile or database it does not hold
 itself. Every change is written to the audit log (`auditEntries`, needs `audit.read`).
+
+People log in with the `login` mutation and send the token it returns as
+`Authorization: Bearer <token>`; it expires after `TOKEN_TTL_SECONDS`, and `logout`, a
+password change or deactivation ends every session of that user. `LOGIN_MAX_FAILURES`
+failed logins lock a username (existing or not) for `LOGIN_LOCK_SECONDS`. Machines use API
+keys (`createApiKey`, shown once, stored hashed), sent the same way: `Bearer cpk_...`.
+Errors: UNAUTHENTICATED, FORBIDDEN and NOT_FOUND are top-level errors
+(`extensions.code`); input mistakes come back in the mutation's `userErrors`.
 """
 
 
