@@ -100,8 +100,11 @@ class WorkerRuntime:
             len(TICKS),
         )
 
-    def stop(self, timeout_ms: int = 30_000) -> None:
-        """Finish running messages, stop ticks, close the ORM and the loop."""
+    def stop(self, timeout_ms: int = 15_000) -> None:
+        """Finish running messages, stop ticks, close the ORM and the loop.
+
+        The default timeout stays under `serve`'s 20 s before it kills a child.
+        """
         if self._worker is not None:
             self._worker.stop(timeout=timeout_ms)
             self._worker = None

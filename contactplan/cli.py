@@ -195,6 +195,11 @@ def raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def exit_zero_after_graceful_sigterm() -> None:
+    """uvicorn re-raises the signal it stopped for; after a graceful stop that is success."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -266,15 +271,16 @@ def _child_env(settings: Settings, extra: dict[str, str]) -> dict[str, str]:
 
 
 def _announce_when_ready(healthz_url: str, graphql_url: str, timeout: float = 300.0) -> None:
-    import httpx
+    import urllib.error
+    import urllib.request
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(healthz_url, timeout=2.0).status_code == 200:
+            with urllib.request.urlopen(healthz_url, timeout=2.0):  # noqa: S310 - our own URL
                 print(f"contactplan is ready: {graphql_url}", flush=True)
                 return
-        except httpx.HTTPError:
+        except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
     log.warning("the API did not become healthy at %s", healthz_url)
@@ -300,8 +306,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             server_header=False,
         )
         server = uvicorn.Server(config)
-        # uvicorn re-raises the signal it stopped for; after a graceful stop that is success.
-        signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+        exit_zero_after_graceful_sigterm()
         server.run()
         return EXIT_OK if server.started else EXIT_FAILED
 
@@ -401,6 +406,7 @@ def cmd_send_sink(args: argparse.Namespace, settings: Settings) -> int:
     data_dir = settings.data_dir.expanduser().resolve() / "send-sink"
     data_dir.mkdir(parents=True, exist_ok=True)
     watch_parent()
+    exit_zero_after_graceful_sigterm()
     run_send_sink(
         args.host, args.port, data_dir, token=args.token, log_level=settings.log_level.lower()
     )

@@ -43,6 +43,8 @@ def test_serve_from_nothing_keeps_data_across_restarts(data_dir, start_command):
 
     # SIGTERM: children, then embedded servers stop; exit code 0.
     assert serve.stop() == 0, serve.output
+    for name in ("send-sink", "api", "worker"):
+        assert f"{name} stopped (exit code 0)" in serve.output
     assert not [child for child in children if _alive(child)], serve.output
     assert processes_in(data_dir) == [], serve.output
 
