@@ -168,3 +168,15 @@ async def test_command_line_keep_refuses_an_existing_database(db, database_url, 
     assert code == 2
     assert "'cli' exists" in err
     assert await pg.fetchval("SELECT array_agg(id) FROM contact_database") == [existing]
+
+
+async def test_zero_events_per_contact_gives_contacts_only(db, database_url, pg):
+    database_id = await generate(
+        database_url, contacts=50, name="still", progress=False, events_per_contact=0
+    )
+    assert await pg.fetchval("SELECT count(*) FROM event WHERE database_id = $1", database_id) == 0
+    seen = await pg.fetchval(
+        "SELECT count(*) FROM contact WHERE database_id = $1 AND attributes ? 'last_seen'",
+        database_id,
+    )
+    assert seen == 0
