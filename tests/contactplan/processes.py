@@ -177,9 +177,9 @@ def processes_in(directory: Path) -> list[int]:
     found = []
     for process in psutil.process_iter(["pid"]):
         try:
-            cwd = process.cwd()
+            cwd, status = process.cwd(), process.status()
         except (psutil.Error, OSError):
             continue
-        if (cwd == root or cwd.startswith(root + os.sep)) and process.status() != "zombie":
+        if (cwd == root or cwd.startswith(root + os.sep)) and status != psutil.STATUS_ZOMBIE:
             found.append(process.pid)
     return found

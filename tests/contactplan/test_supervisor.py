@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from contactplan.supervisor import ChildSpec, Supervisor
+from tests.contactplan.processes import free_port
 
 WAIT_SECONDS = 60.0
 
@@ -93,3 +99,42 @@ def test_child_ignoring_sigterm_is_killed_after_the_timeout(tmp_path):
     stopper.join()
     process = supervisor.children[0].process
     assert process is not None and process.returncode == -signal.SIGKILL
+
+
+def test_child_stops_itself_when_its_supervisor_is_killed(tmp_path):
+    port = free_port()
+    # A stand-in supervisor: starts a real `contactplan send-sink` child, then is SIGKILLed.
+    supervisor_code = (
+        "import os, subprocess, sys, time\n"
+        "env = dict(os.environ, CONTACTPLAN_SUPERVISOR_PID=str(os.getpid()))\n"
+        "child = subprocess.Popen([sys.executable, '-m', 'contactplan', 'send-sink',"
+        f" '--port', '{port}'], env=env)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = dict(os.environ, DATA_DIR=str(tmp_path))
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", supervisor_code], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert supervisor.stdout is not None
+    child = psutil.Process(int(supervisor.stdout.readline()))
+    wait_until_listening(port)
+
+    supervisor.kill()
+    supervisor.wait()
+
+    try:
+        child.wait(timeout=WAIT_SECONDS)
+    except psutil.TimeoutExpired:
+        child.kill()
+        raise AssertionError("the child outlived its supervisor") from None
+
+
+def wait_until_listening(port: int) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port}")
