@@ -303,8 +303,7 @@ async def enqueue_pending_batches(run_id: int) -> int:
             "SELECT coalesce(min(consumer_position), 0) AS p FROM delivery_batch WHERE run_id = $1",
             [run_id],
         )
-        async with _client() as client:
-            await complete_if_done(run_id, positions[0]["p"], client)
+        await complete_if_done(run_id, positions[0]["p"], _client())
         return 0
     for start in range(0, len(rows), ENQUEUE_CHUNK):
         chunk = rows[start : start + ENQUEUE_CHUNK]
@@ -317,19 +316,27 @@ async def enqueue_pending_batches(run_id: int) -> int:
     return len(rows)
 
 
-def _client() -> PlatformClient:
-    from contactplan.settings import Settings
+_clients: dict[int, PlatformClient] = {}
 
-    return PlatformClient.from_settings(Settings.from_env())
+
+def _client() -> PlatformClient:
+    """The delivery platform client of this event loop (one connection pool, reused)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(id(loop))
+    if client is None:
+        from contactplan.settings import Settings
+
+        client = _clients[id(loop)] = PlatformClient.from_settings(Settings.from_env())
+    return client
 
 
 @actor(queue_name="deliveries", max_retries=3)
 async def deliver_batch(run_id: int, position: int, batch_no: int) -> None:
     """Dramatiq actor: send one batch (see `send_batch`)."""
-    async with _client() as client:
-        outcome = await send_batch(run_id, position, batch_no, client=client)
-        if outcome.status in ("sent", "failed"):
-            await after_batch(run_id, position, client)
+    client = _client()
+    outcome = await send_batch(run_id, position, batch_no, client=client)
+    if outcome.status in ("sent", "failed"):
+        await after_batch(run_id, position, client)
     if outcome.status == "skipped" and outcome.detail == "paced":
         delay_ms = int(min(outcome.wait, MAX_PACE_DELAY) * 1000)
         deliver_batch.send_with_options(args=(run_id, position, batch_no), delay=delay_ms)

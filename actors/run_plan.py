@@ -51,6 +51,7 @@ CHANNEL_COLUMNS: dict[Channel, tuple[str, str]] = {
 }
 # Exclusion reasons, in the precedence the list applies them.
 REASONS = ("no_consent", "no_address", "dnd", "control", "limit")
+LIST_WORK_MEM = "256MB"
 NOT_REACHED = "not_reached"  # the run failed: contacts number not reached (if_short=error)
 
 SegmentSql = tuple[str, list[Any]]
@@ -150,6 +151,8 @@ async def _write_list(
     delivery = delivery_consumer(consumers)
     channel = delivery.channel if delivery else None
 
+    # Sorts and hashes of a million contacts stay in memory (this transaction only).
+    await tx.execute_query(f"SET LOCAL work_mem = '{LIST_WORK_MEM}'")
     sql, params = _list_sql(
         run,
         options,
@@ -189,7 +192,7 @@ async def _write_list(
     state = "delivering" if batches else "completed"
     await tx.execute_query(
         "UPDATE plan_run SET state = $2::varchar, funnel = $3::jsonb, segment_count = $4,"
-        " segment_definition = $5::jsonb, listed_at = now(), heartbeat_at = now(),"
+        " segment_definition = $5::jsonb, listed_at = clock_timestamp(), heartbeat_at = now(),"
         " finished_at = CASE WHEN $2::varchar = 'completed' THEN now() END WHERE id = $1",
         [run_id, state, _dumps(funnel), funnel["segment"], _dumps(definition)],
     )
@@ -227,17 +230,18 @@ def _list_sql(
     no_address = "WHEN b.address IS NULL OR b.address = '' THEN 'no_address' " if channel else ""
     dnd_join = "LEFT JOIN blocked d ON d.contact_id = b.contact_id" if blocked else ""
     dnd_case = "WHEN d.contact_id IS NOT NULL THEN 'dnd' " if blocked else ""
+    # A limit takes a per-run random sample; else contact order keeps the index inserts local.
     order = (
         f"ORDER BY hashtextextended(contact_id::text, {p.add(run['id'])}), contact_id"
         if limit is not None
-        else ""
+        else "ORDER BY contact_id"
     )
     limit_sql = p.add(limit) if limit is not None else "NULL"
     batch_size = p.add(options.batch_size)
     first = p.add(first_batch)
     status_excluded = "'excluded'"
     sql = f"""
-WITH src AS MATERIALIZED (SELECT DISTINCT contact_id FROM {source_sql} seg),
+WITH src AS {"MATERIALIZED " if blocked else ""}(SELECT contact_id FROM {source_sql} seg),
 {"blocked AS (" + blocked + ")," if blocked else ""}
 base AS (
   SELECT c.id AS contact_id, {address} AS address, {consent} AS consent, {control} AS control
@@ -265,7 +269,6 @@ SELECT {run_id}, contact_id, address,
        THEN {first} + (rank - 1) / {batch_size} END
 FROM ranked
 {"WHERE reason IS NULL AND rank <= " + limit_sql if top_up else ""}
-ON CONFLICT (run_id, contact_id) DO NOTHING
 """
     return sql, p.values
 

