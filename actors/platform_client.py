@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import httpx
 
 CHANNELS = ("email", "sms", "push")
+MAX_BATCH_RECIPIENTS = 10_000  # the API's limit of recipients per batch
 T = TypeVar("T")
 
 
@@ -208,9 +209,12 @@ class PlatformClient:
             raise RetryableError(f"{method} {path}: timed out", code="timeout") from exc
         except httpx.TransportError as exc:
             raise RetryableError(f"{method} {path}: {exc!r}", code="connection") from exc
-        if response.is_success:
+        if not response.is_success:
+            raise classify_response(response)
+        try:
             return response.json()
-        raise classify_response(response)
+        except ValueError as exc:
+            raise RetryableError(f"{method} {path}: answer is not JSON", code="bad_answer") from exc
 
 
 def classify_response(response: httpx.Response) -> PlatformError:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from actors.platform_client import CHANNELS
+from actors.platform_client import CHANNELS, MAX_BATCH_RECIPIENTS
 from actors.send_sink.emitter import (
     DEFAULT_LINK_CATEGORIES,
     BadEmission,
@@ -28,7 +28,6 @@ from actors.send_sink.emitter import (
 from actors.send_sink.faults import BadFaults, FaultInjector, Faults, Outcome
 from actors.send_sink.store import Conflict, Delivery, SinkStore
 
-MAX_BATCH = 1_000
 MAX_BODY_BYTES = 5_000_000
 MAX_KEY_LENGTH = 200
 
@@ -299,8 +298,9 @@ def valid_recipients(value: Any) -> list[dict[str, Any]]:
     """The recipients list, or a 422 ApiError naming the first wrong item."""
     if not isinstance(value, list) or not value:
         raise ApiError(422, "invalid", "recipients must be a non-empty list")
-    if len(value) > MAX_BATCH:
-        raise ApiError(422, "batch_too_large", f"at most {MAX_BATCH} recipients per batch")
+    if len(value) > MAX_BATCH_RECIPIENTS:
+        limit = MAX_BATCH_RECIPIENTS
+        raise ApiError(422, "batch_too_large", f"at most {limit} recipients per batch")
     for i, recipient in enumerate(value):
         where = f"recipients[{i}]"
         if not isinstance(recipient, dict):

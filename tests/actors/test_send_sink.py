@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from actors.feedback import verify_signature
-from actors.platform_client import PermanentError
+from actors.platform_client import MAX_BATCH_RECIPIENTS, PermanentError
 from actors.send_sink import create_send_sink_app
 from actors.send_sink.store import JOURNAL_NAME
 from tests.actors.conftest import (
@@ -146,7 +146,7 @@ async def test_recipients_without_an_idempotency_key_are_refused(sink: Sink):
     ("body", "code", "words"),
     [
         ({"recipients": []}, "invalid", "non-empty list"),
-        ({"recipients": people(0, 1001)}, "batch_too_large", "at most 1000"),
+        ({"recipients": people(0, 10_001)}, "batch_too_large", "at most 10000"),
         ({"recipients": [{"contact_ref": "1", "address": 5}]}, "invalid", "recipients[0].address"),
         ({"recipients": [{"contact_ref": "1", "data": []}]}, "invalid", "recipients[0].data"),
     ],
@@ -319,3 +319,12 @@ async def test_webhook_batches_answered_5xx_are_sent_again_and_4xx_are_not(sink:
     assert (retried["posted"], retried["failures"]) == (3, [])
     assert (refused["posted"], refused["failures"]) == (0, [{"batch": 0, "status": 401}])
     assert calls == [1, 1, 4]
+
+
+async def test_a_batch_of_the_api_limit_is_accepted_whole(sink: Sink):
+    async with sink.client(timeout=30) as client:
+        delivery = await client.create_delivery("email", MESSAGE)
+        result = await client.add_recipients(delivery.id, "big", people(0, MAX_BATCH_RECIPIENTS))
+    received = await sink.received(delivery.id)
+    assert result.accepted == received["counts"]["recipients"] == MAX_BATCH_RECIPIENTS
+    assert received["duplicated_contacts"] == []
