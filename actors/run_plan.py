@@ -29,6 +29,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from actors.broker import actor
+from actors.consumers import run_list_consumers
 from actors.deliver import enqueue_pending_batches
 from actors.dnd import blocked_contacts_cte, policy_for_plan
 from actors.plan_options import (
@@ -348,7 +349,11 @@ def _dumps(value: Any) -> str:
 
 @actor(queue_name="plans", max_retries=3)
 async def run_plan(run_id: int) -> None:
-    """Dramatiq actor: write the run's list, then enqueue its batches."""
+    """Dramatiq actor: write the run's list, run its export and webhook, enqueue its batches."""
+    from contactplan.settings import Settings
+
     state = await evaluate_run(run_id)
+    if state in ("delivering", "completed"):
+        await run_list_consumers(run_id, data_dir=Settings.from_env().data_dir)
     if state == "delivering":
         await enqueue_pending_batches(run_id)

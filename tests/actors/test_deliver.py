@@ -198,3 +198,13 @@ async def test_a_batch_taken_but_answered_with_errors_is_recorded_by_a_later_cal
     received = await sink.received(await _delivery_id(run_id))
     assert received["duplicated_contacts"] == [] and len(received["per_contact"]) == 10
     assert received["batch_keys"] == [batch_key(run_id, 0, 0)]
+
+
+async def test_max_rate_paces_later_batches(world: World, sink: Sink) -> None:
+    run_id = await _listed_run(world, 100, batch_size=10, max_rate=2)
+    async with sink.client() as client:
+        assert (await send_batch(run_id, 0, 0, client=client)).status == "sent"
+        later = await send_batch(run_id, 0, 9, client=client)  # due 45 s after the start
+    assert later.status == "skipped" and later.detail == "paced"
+    assert 30 < later.wait <= 45
+    assert [b["status"] for b in await _batches(run_id)].count("sent") == 1

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from actors.run_plan import evaluate_run
 from models import DndPolicy, Plan
 from tests.actors.plan_fixtures import (
+    EMAIL_DELIVERY,
     World,
     add_contacts,
     fetch,
@@ -317,3 +318,78 @@ async def test_plan_without_delivery_lists_and_completes(world: World) -> None:
     run_id, state = await _run(plan)
     assert state == "completed"
     assert await recipients_by_status(run_id) == {("pending", None): 5}
+
+
+async def test_export_and_webhook_consumers_run_once(world: World, tmp_path) -> None:
+    import csv
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from actors.consumers import export_path, run_list_consumers
+    from actors.platform_client import RetryPolicy
+    from tests.actors.conftest import served_in_this_loop
+
+    received: list[dict] = []
+    answers = [503]  # the automation fails once, then takes it
+
+    async def hook(request: Request) -> JSONResponse:
+        received.append(await request.json())
+        status = answers.pop(0) if answers else 200
+        return JSONResponse({}, status_code=status)
+
+    await add_contacts(world.database_id, 12, tag="c")
+    await add_contacts(world.database_id, 3, tag="nc", consent=False)
+    async with served_in_this_loop(
+        Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    ) as url:
+        plan = await make_plan(
+            world,
+            consumers=[
+                EMAIL_DELIVERY,
+                {"kind": "export"},
+                {"kind": "webhook", "url": f"{url}/hook", "fields": {"campaign": "spring"}},
+            ],
+        )
+        run_id, state = await _run(plan)
+        assert state == "delivering"
+        fast = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
+        assert await run_list_consumers(run_id, data_dir=tmp_path, retry=fast) == {
+            1: "done",
+            2: "done",
+        }
+        assert await run_list_consumers(run_id, data_dir=tmp_path, retry=fast) == {}
+    with export_path(tmp_path, run_id, 1).open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 15
+    assert {r["status"] for r in rows} == {"pending", "excluded"}
+    assert sum(r["exclusion_reason"] == "no_consent" for r in rows) == 3
+    assert [r["fields"] for r in received] == [{"campaign": "spring"}] * 2  # one retry
+    assert received[-1]["run_id"] == run_id and received[-1]["funnel"]["no_consent"] == 3
+    consumers = await fetch(
+        "SELECT position, status, stats FROM run_consumer WHERE run_id = $1 ORDER BY position",
+        run_id,
+    )
+    assert [c["status"] for c in consumers] == ["pending", "done", "done"]
+
+
+async def test_a_webhook_refusing_with_4xx_fails_its_consumer(world: World, tmp_path) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from actors.consumers import run_list_consumers
+    from tests.actors.conftest import served_in_this_loop
+
+    async def hook(request) -> JSONResponse:
+        return JSONResponse({"error": {"code": "bad", "message": "no such flow"}}, 404)
+
+    await add_contacts(world.database_id, 2, tag="c")
+    async with served_in_this_loop(Starlette(routes=[Route("/h", hook, methods=["POST"])])) as url:
+        plan = await make_plan(world, consumers=[{"kind": "webhook", "url": f"{url}/h"}])
+        run_id, _ = await _run(plan)
+        assert await run_list_consumers(run_id, data_dir=tmp_path) == {0: "failed"}
+    (row,) = await fetch("SELECT status, error FROM run_consumer WHERE run_id = $1", run_id)
+    assert row["status"] == "failed" and "404" in row["error"] and "no such flow" in row["error"]
