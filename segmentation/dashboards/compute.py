@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,9 +14,13 @@ from tortoise import connections
 
 from segmentation.dashboards import demographics, events, fields, influence, size, spending
 from segmentation.dashboards.cache import DashboardCache, definition_hash
-from segmentation.dashboards.context import PanelContext, PanelJob
+from segmentation.dashboards.context import EventTypeInfo, PanelContext, PanelJob
 from segmentation.dashboards.model import Dashboard, DashboardError, DashboardOptions, Panel
-from segmentation.dashboards.sql import CompiledSql, Scope
+from segmentation.dashboards.sql import MEMBERS_TABLE, CompiledSql, Scope
+
+# Per transaction: no JIT (its compile time is most of a dashboard query's cost), room to hash.
+SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
+MEMBERS = MEMBERS_TABLE
 
 # Jobs that scan events start first: they take longest, the contact scans fill in around them.
 HEAVY = (events.events_panels, spending.spending_panels, spending.top_categories_panel)
@@ -89,6 +94,12 @@ async def compute_dashboard(
         catalog_fields = await fields.load_fields(conn, database_id, options.field_keys)
         if options.plan_id is not None:
             await _check_plan(conn, database_id, options.plan_id)
+        event_types = await conn.fetch(
+            "SELECT id, key, category FROM catalog_event_type WHERE database_id = $1::int"
+            " ORDER BY key",
+            database_id,
+        )
+    ctx = replace(ctx, event_types=tuple(EventTypeInfo(*row) for row in event_types))
     panels = await run_jobs(client, panel_jobs(ctx, catalog_fields), ctx, max_parallel)
     if cache is not None and key is not None:
         await cache.put(key, ctx.computed_at, panels)
@@ -98,20 +109,52 @@ async def compute_dashboard(
 async def run_jobs(
     client: Any, jobs: list[PanelJob], ctx: PanelContext, max_parallel: int
 ) -> list[Panel]:
-    """Run the jobs concurrently, each on a connection of its own from the pool."""
-    gate = asyncio.Semaphore(max_parallel)
+    """Run the jobs on up to `max_parallel` connections of the pool at once.
 
-    async def run(job: PanelJob) -> list[Panel]:
-        async with gate, client.acquire_connection() as conn:
-            return await job(conn, ctx)
+    Each worker holds one connection in one transaction and takes jobs in turn; with a member
+    set it first writes the members into a temp table of its own, so the segment's SQL runs
+    once per connection instead of once per panel.
+    """
+    queue = sorted(range(len(jobs)), key=lambda i: jobs[i] not in HEAVY)
+    results: dict[int, list[Panel]] = {}
 
-    order = sorted(range(len(jobs)), key=lambda i: jobs[i] not in HEAVY)
+    async def worker() -> None:
+        async with client.acquire_connection() as conn, conn.transaction():
+            await conn.execute(SESSION)
+            scope = ctx.scope
+            if scope.member_sql is not None:
+                await conn.execute(
+                    f"CREATE TEMP TABLE {MEMBERS} (contact_id bigint) ON COMMIT DROP"
+                )
+                await conn.execute(
+                    f"INSERT INTO {MEMBERS} SELECT contact_id FROM ({scope.member_sql}) m",
+                    *scope.member_params,
+                )
+                await conn.execute(f"ANALYZE {MEMBERS}")
+                scope = scope.materialized()
+            own = replace(ctx, scope=scope)
+            while queue:
+                i = queue.pop(0)
+                results[i] = await jobs[i](conn, own)
+
     try:
-        async with asyncio.TaskGroup() as group:  # one failure cancels the other panels
-            tasks = {i: group.create_task(run(jobs[i])) for i in order}
+        async with asyncio.TaskGroup() as group:  # one failure cancels the other workers
+            for _ in range(min(max_parallel, len(jobs))):
+                group.create_task(worker())
     except ExceptionGroup as failed:
         raise failed.exceptions[0]  # noqa: B904 - the panel's own error, as if awaited alone
-    return [panel for i in range(len(jobs)) for panel in tasks[i].result()]
+    return [panel for i in range(len(jobs)) for panel in results[i]]
+
+
+async def _materialize(conn: Any, scope: Scope) -> Scope:
+    """Write the member set into this transaction's temp table; the scope reading it."""
+    await conn.execute(f"CREATE TEMP TABLE {MEMBERS} (contact_id bigint) ON COMMIT DROP")
+    await conn.execute(
+        f"INSERT INTO {MEMBERS} SELECT contact_id FROM ({scope.member_sql}) m",
+        *scope.member_params,
+    )
+    await conn.execute(f"ANALYZE {MEMBERS}")  # row count and distinct ids: good join plans
+    return scope.materialized()
 
 
 async def _timezone(client: Any, database_id: int) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from segmentation.dashboards.model import DashboardOptions, Panel, PanelKind, Point, Series
@@ -14,6 +14,12 @@ from segmentation.dashboards.sql import Scope, SqlParams
 
 OTHER = "other"
 UNKNOWN = "unknown"
+
+
+class EventTypeInfo(NamedTuple):
+    id: int
+    key: str
+    category: str
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,11 @@ class PanelContext:
     options: DashboardOptions
     computed_at: datetime
     segment_id: int | None = None
+    event_types: tuple[EventTypeInfo, ...] = ()  # the database's, by key
+
+    def event_type_id(self, key: str) -> int | None:
+        """Id of the database's event type `key` (None if its catalog has none)."""
+        return next((t.id for t in self.event_types if t.key == key), None)
 
     @property
     def zone(self) -> ZoneInfo:

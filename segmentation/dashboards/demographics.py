@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from segmentation.dashboards.context import (
@@ -17,15 +18,32 @@ from segmentation.dashboards.model import Panel, PanelKind, Point
 from segmentation.dashboards.sql import top_values_sql
 
 
+def years_before(day: date, years: int) -> date:
+    """The same calendar day `years` earlier; 29 February falls back to the 28th."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def birth_thresholds(today: date, bounds: tuple[int, ...]) -> list[date]:
+    """Ascending birth dates: whoever is born on or after the k-th is younger than bounds[-k].
+
+    Someone is N or older on `today` when born on or before `years_before(today, N)` (as
+    PostgreSQL's `age()` counts), so comparing dates replaces computing ages row by row.
+    """
+    return [years_before(today, n) + timedelta(days=1) for n in reversed(bounds)]
+
+
 def age_bands_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
-    """Contacts per age band (bucket -1: no birth date); age in whole years at the as-of day."""
+    """Contacts per age band: bucket b = how many bounds the age reaches; -1 = no birth date."""
     p = ctx.scope.params()
-    today = p.add(ctx.local_today, "date")
-    bounds = p.add(list(ctx.options.age_bands), "int[]")
+    bounds = ctx.options.age_bands
+    thresholds = p.add(birth_thresholds(ctx.local_today, bounds), "date[]")
     sql = f"""
     SELECT CASE WHEN c.birth_date IS NULL THEN -1
-                ELSE width_bucket(date_part('year', age({today}, c.birth_date))::int, {bounds})
-           END AS bucket, count(*) AS n
+                ELSE {len(bounds)} - width_bucket(c.birth_date, {thresholds}) END AS bucket,
+           count(*) AS n
     FROM contact c WHERE {ctx.scope.contact_filter(p)}
     GROUP BY bucket"""
     return sql, p.values

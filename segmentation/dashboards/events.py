@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from segmentation.dashboards.context import PanelContext, statement
@@ -53,42 +52,61 @@ def buckets(ctx: PanelContext) -> list[date]:
     return days
 
 
-def events_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
-    """Events per (local time bucket, event type) of the scope's contacts in the time frame."""
+def bucket_bounds(ctx: PanelContext, days: list[date]) -> tuple[list[datetime], list[datetime]]:
+    """Start and end instants of each bucket: local midnights, clipped to the time frame."""
+    start, end = ctx.window
+    starts = [max(start, datetime.combine(d, time(), tzinfo=ctx.zone)) for d in days]
+    return starts, [*starts[1:], end]
+
+
+def events_sql(ctx: PanelContext, days: list[date]) -> tuple[str, list[Any]]:
+    """Events per (event type, bucket number 1..n) of the scope's contacts in the time frame.
+
+    The whole database counts each (type, bucket) range on the (type, time) index; a member
+    set joins its members' events and numbers buckets with `width_bucket`.
+    """
     p = ctx.scope.params()
-    sql = f"""
-    SELECT date_trunc({p.add(str(ctx.options.grain), "text")},
-                      e.occurred_at AT TIME ZONE {p.add(ctx.timezone, "text")})::date AS bucket,
-           e.event_type_id AS type_id, count(*) AS n
-    FROM event e
-    WHERE {ctx.scope.event_filter(p)}
-      AND {ctx.window_filter(p, "e.occurred_at")}
-    GROUP BY 1, 2"""
+    starts, ends = bucket_bounds(ctx, days)
+    types = p.add([t.id for t in ctx.event_types], "int[]")
+    if ctx.scope.member_sql is None:
+        sql = f"""
+        SELECT t.type_id, b.i::int AS bucket,
+               (SELECT count(*) FROM event e WHERE e.event_type_id = t.type_id
+                  AND e.occurred_at >= b.s AND e.occurred_at < b.e) AS n
+        FROM unnest({types}) AS t(type_id),
+             unnest({p.add(starts, "timestamptz[]")}, {p.add(ends, "timestamptz[]")})
+               WITH ORDINALITY AS b(s, e, i)"""
+    else:
+        sql = f"""
+        SELECT e.event_type_id AS type_id,
+               width_bucket(e.occurred_at, {p.add(starts, "timestamptz[]")}) AS bucket,
+               count(*) AS n
+        FROM event e
+        WHERE e.event_type_id = ANY({types}) AND {ctx.scope.event_filter()}
+          AND {ctx.window_filter(p, "e.occurred_at")}
+        GROUP BY 1, 2"""
     return sql, p.values
 
 
 async def events_panels(conn: Any, ctx: PanelContext) -> list[Panel]:
-    """Two line charts from one scan: events per category and events per type."""
-    types = {
-        r["id"]: r
-        for r in await conn.fetch(
-            "SELECT id, key, category FROM catalog_event_type WHERE database_id = $1::int"
-            " ORDER BY key",
-            ctx.scope.database_id,
-        )
-    }
-    by_type: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    by_category: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for row in await conn.fetch(*statement(events_sql(ctx))):
-        event_type = types[row["type_id"]]
-        by_type[event_type["key"]][row["bucket"]] += row["n"]
-        by_category[event_type["category"]][row["bucket"]] += row["n"]
+    """Two line charts from one query: events per category and events per type."""
     days = buckets(ctx)
-    grain = ctx.options.grain
+    types = {t.id: t for t in ctx.event_types}
+    by_type: dict[str, list[int]] = {}
+    by_category: dict[str, list[int]] = {}
+    for row in await conn.fetch(*statement(events_sql(ctx, days))):
+        if not row["n"]:
+            continue
+        event_type = types[row["type_id"]]
+        for counts, name in ((by_type, event_type.key), (by_category, event_type.category)):
+            counts.setdefault(name, [0] * len(days))[row["bucket"] - 1] += row["n"]
+    labels = [bucket_label(d, ctx.options.grain) for d in days]
 
-    def series(counts: dict[str, dict[date, int]]) -> tuple[Series, ...]:
+    def series(counts: dict[str, list[int]]) -> tuple[Series, ...]:
         return tuple(
-            Series(name, tuple(Point(bucket_label(d, grain), float(per[d])) for d in days))
+            Series(
+                name, tuple(Point(label, float(n)) for label, n in zip(labels, per, strict=True))
+            )
             for name, per in sorted(counts.items())
         )
 

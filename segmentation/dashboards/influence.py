@@ -20,23 +20,21 @@ def influence_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
     p = ctx.scope.params()
     database = p.add(ctx.scope.database_id, "int")
     days = p.add(ctx.options.influence_days, "int")
+    purchase = p.add(ctx.event_type_id(PURCHASE), "int")
     sql = f"""
     WITH run AS (
         SELECT pr.id, coalesce(pr.finished_at, pr.started_at) AS at
         FROM plan_run pr JOIN plan pl ON pl.id = pr.plan_id
         WHERE pr.plan_id = {p.add(ctx.options.plan_id, "int")} AND pl.database_id = {database}
           AND coalesce(pr.finished_at, pr.started_at) IS NOT NULL
-        ORDER BY at DESC LIMIT {p.add(RUNS, "int")}),
-    purchase AS (
-        SELECT id FROM catalog_event_type
-        WHERE database_id = {database} AND key = {p.add(PURCHASE, "text")})
+        ORDER BY at DESC LIMIT {p.add(RUNS, "int")})
     SELECT run.id AS run_id, run.at, r.status, count(*) AS contacts,
            count(*) FILTER (WHERE b.orders > 0) AS buyers,
            coalesce(sum(b.orders), 0) AS orders, coalesce(sum(b.revenue), 0) AS revenue
     FROM run JOIN recipient r ON r.run_id = run.id
     LEFT JOIN LATERAL (
         SELECT count(*) AS orders, sum(e.value) AS revenue FROM event e
-        WHERE e.contact_id = r.contact_id AND e.event_type_id = (SELECT id FROM purchase)
+        WHERE e.contact_id = r.contact_id AND e.event_type_id = {purchase}
           AND e.occurred_at >= run.at
           AND e.occurred_at < run.at + make_interval(days => {days})
     ) b ON true

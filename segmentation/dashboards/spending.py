@@ -22,11 +22,8 @@ NO_PURCHASE = "no purchase"
 
 
 def _event_type(ctx: PanelContext, p: SqlParams, key: str) -> str:
-    """Scalar subquery: the id of the database's event type `key`."""
-    return (
-        f"(SELECT id FROM catalog_event_type WHERE database_id = "
-        f"{p.add(ctx.scope.database_id, 'int')} AND key = {p.add(key, 'text')})"
-    )
+    """The id of the database's event type `key` as a parameter (a value: good plans)."""
+    return p.add(ctx.event_type_id(key), "int")
 
 
 def spending_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
@@ -36,7 +33,7 @@ def spending_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
     WITH buyer AS (
         SELECT e.contact_id, coalesce(sum(e.value), 0) AS spend, count(*)::int AS orders
         FROM event e
-        WHERE {ctx.scope.event_filter(p)} AND e.event_type_id = {_event_type(ctx, p, PURCHASE)}
+        WHERE {ctx.scope.event_filter()} AND e.event_type_id = {_event_type(ctx, p, PURCHASE)}
           AND {ctx.window_filter(p, "e.occurred_at")}
         GROUP BY e.contact_id)
     SELECT 'spend' AS measure,
@@ -90,7 +87,7 @@ def top_categories_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
         SELECT nullif(e.properties ->> {p.add(CATEGORY, "text")}, '') AS label,
                coalesce(sum(e.value), 0) AS n
         FROM event e
-        WHERE {ctx.scope.event_filter(p)} AND e.event_type_id = {_event_type(ctx, p, PURCHASE_LINE)}
+        WHERE {ctx.scope.event_filter()} AND e.event_type_id = {_event_type(ctx, p, PURCHASE_LINE)}
           AND {ctx.window_filter(p, "e.occurred_at")}
         GROUP BY 1"""
     return top_values_sql(grouped, p.add(ctx.options.top_n, "int")), p.values
