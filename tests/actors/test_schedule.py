@@ -520,7 +520,16 @@ def test_unknown_default_time_zone_is_reported_on_the_timezone_path():
 
 # --- properties ------------------------------------------------------------------------------
 
-ZONES = ["Europe/Rome", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"]
+ZONES = [
+    "Europe/Rome",
+    "America/New_York",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",  # 30-minute daylight saving
+    "Europe/Dublin",  # "negative" daylight saving in tzdata
+    "America/Santiago",
+    "Asia/Kolkata",
+    "UTC",
+]
 
 
 @st.composite
