@@ -65,7 +65,7 @@ async def bench(database_url: str, redis_url: str, name: str, repeat: int, paral
         database_id = rows[0]["id"]
         print(
             f"database {name!r}: {rows[0]['contacts']:,} contacts, {rows[0]['events']:,} events;"
-            f" {parallel} connections; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+            f" {parallel} connections; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         purchase = await db.execute_query_dict(
             "SELECT id FROM catalog_event_type WHERE database_id = $1 AND key = 'purchase'",
