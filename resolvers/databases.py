@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tortoise.transactions import in_transaction
-
 from models import ContactDatabase
 from models.standard_catalog import create_contact_database
 from permissions.audit import record_audit
@@ -13,9 +11,10 @@ from permissions.errors import InputError, InvalidInput, NotFound
 from permissions.principal import Principal
 from permissions.rules import can_see_database, database_q
 from resolvers.context import RequestContext, parse_id
-from resolvers.outcome import with_outcome
+from resolvers.outcome import transaction, with_outcome
 
 MAX_NAME = 200
+NAME_TAKEN = InputError(("name",), "A database with this name exists.", "DUPLICATE")
 
 
 async def list_databases(principal: Principal) -> list[ContactDatabase]:
@@ -52,14 +51,14 @@ async def create_database(
     if not name or len(name) > MAX_NAME:
         errors.append(InputError(("name",), f"Name must have 1-{MAX_NAME} characters.", "INVALID"))
     elif await ContactDatabase.filter(name=name).exists():
-        errors.append(InputError(("name",), "A database with this name exists.", "DUPLICATE"))
+        errors.append(NAME_TAKEN)
     if not _timezone_ok(timezone):
         errors.append(
             InputError(("timezone",), f"Unknown time zone {timezone!r}.", "INVALID_TIMEZONE")
         )
     if errors:
         raise InvalidInput(errors)
-    async with in_transaction():
+    async with transaction(on_conflict=NAME_TAKEN):
         database = await create_contact_database(name, timezone=timezone, description=description)
         await record_audit(
             principal,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Generic, ParamSpec, TypeVar
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from permissions.errors import InputError, InvalidInput
 
@@ -34,3 +38,14 @@ def with_outcome(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[Outcome
         return Outcome(value=value)
 
     return wrapper
+
+
+@asynccontextmanager
+async def transaction(on_conflict: InputError) -> AsyncIterator[None]:
+    """A transaction whose constraint violation (a concurrent request won a race on a
+    unique name, or still uses a row) becomes the input error `on_conflict`."""
+    try:
+        async with in_transaction():
+            yield
+    except IntegrityError as exc:
+        raise InvalidInput([on_conflict]) from exc

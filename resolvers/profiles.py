@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from tortoise.transactions import in_transaction
-
 from models import ApiKey, Profile, User
 from permissions.audit import record_audit
 from permissions.errors import Forbidden, InputError, InvalidInput, NotFound
@@ -13,8 +11,9 @@ from permissions.names import BUILTIN_PROFILES, Perm
 from permissions.principal import Principal, profile_permissions
 from permissions.rules import can_grant_permissions
 from resolvers.context import RequestContext, parse_id
-from resolvers.outcome import with_outcome
+from resolvers.outcome import transaction, with_outcome
 
+NAME_TAKEN = InputError(("name",), "A profile with this name exists.", "DUPLICATE")
 PROFILE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ .-]{0,63}$")
 
 
@@ -52,7 +51,7 @@ async def _name_problems(name: str, own_id: int | None = None) -> list[InputErro
         return [InputError(("name",), "This name is reserved for a built-in profile.", "RESERVED")]
     clash = await Profile.filter(name__iexact=name).exclude(id=own_id or 0).exists()
     if clash:
-        return [InputError(("name",), "A profile with this name exists.", "DUPLICATE")]
+        return [NAME_TAKEN]
     return []
 
 
@@ -72,7 +71,7 @@ async def create_profile(
     errors = await _name_problems(name)
     if errors:
         raise InvalidInput(errors)
-    async with in_transaction():
+    async with transaction(on_conflict=NAME_TAKEN):
         profile = await Profile.create(
             name=name, description=description, permissions=sorted(perms), builtin=False
         )
@@ -116,7 +115,7 @@ async def update_profile(
         if errors:
             raise InvalidInput(errors)
     before = _snapshot(profile)
-    async with in_transaction():
+    async with transaction(on_conflict=NAME_TAKEN):
         if name is not None:
             profile.name = name
         if description is not None:
@@ -146,17 +145,12 @@ async def delete_profile(ctx: RequestContext, principal: Principal, profile_id: 
     _editable(profile)
     users = await User.filter(profile_id=profile.id).count()
     keys = await ApiKey.filter(profile_id=profile.id).count()
+    in_use = InputError(
+        (), f"Profile is in use by {users} user(s) and {keys} API key(s).", "PROFILE_IN_USE"
+    )
     if users or keys:
-        raise InvalidInput(
-            [
-                InputError(
-                    (),
-                    f"Profile is in use by {users} user(s) and {keys} API key(s).",
-                    "PROFILE_IN_USE",
-                )
-            ]
-        )
-    async with in_transaction():
+        raise InvalidInput([in_use])
+    async with transaction(on_conflict=in_use):
         before = _snapshot(profile)
         deleted_id = profile.id
         await profile.delete()

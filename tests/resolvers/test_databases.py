@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from models import AuditEntry, ContactDatabase, EventType, Field
@@ -73,3 +75,16 @@ async def test_create_database_input_mistakes(gql, accounts) -> None:
         ],
     }
     assert await ContactDatabase.all().count() == 2
+
+
+async def test_concurrent_creates_of_one_name_give_one_database(gql, accounts) -> None:
+    document = (
+        'mutation { createDatabase(input: {name: "Race"}) { database { id } userErrors { code } } }'
+    )
+    results = await asyncio.gather(
+        *[gql.execute(document, token=accounts.token["ADMIN"]) for _ in range(3)]
+    )
+    assert all("errors" not in r for r in results), results
+    payloads = [r["data"]["createDatabase"] for r in results]
+    assert sum(p["database"] is not None for p in payloads) == 1
+    assert await ContactDatabase.filter(name="Race").count() == 1

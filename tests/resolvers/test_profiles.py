@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from models import AuditEntry, Profile
 
 CREATE = """mutation($input: CreateProfileInput!) { createProfile(input: $input)
@@ -139,3 +141,17 @@ async def test_profiles_and_catalog_are_readable_by_everyone_logged_in(gql, acco
 async def test_unknown_profile_is_not_found(gql, accounts) -> None:
     result = await gql.execute("{ profile(id: 424242) { name } }", token=accounts.token["ADMIN"])
     assert codes(result) == ["NOT_FOUND"]
+
+
+async def test_concurrent_creates_of_one_name_give_one_profile(gql, accounts) -> None:
+    results = await asyncio.gather(
+        *[
+            gql.execute(CREATE, {"input": {"name": "Twin"}}, token=accounts.token["ADMIN"])
+            for _ in range(4)
+        ]
+    )
+    payloads = [r["data"]["createProfile"] for r in results]
+    assert all("errors" not in r for r in results), results
+    assert sum(p["profile"] is not None for p in payloads) == 1
+    assert sorted(e["code"] for p in payloads for e in p["userErrors"]) == ["DUPLICATE"] * 3
+    assert await Profile.filter(name="Twin").count() == 1
