@@ -26,6 +26,7 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
 from actors.broker import actor
@@ -163,7 +164,10 @@ async def _write_list(
         segment_params,
         limit=options.contacts_max,
     )
-    await tx.execute_query(sql, params)
+    try:
+        await tx.execute_query(sql, params)
+    except OperationalError as error:  # the SQL itself is refused: retrying cannot help
+        raise RunFailed(f"the segment could not be evaluated: {error}") from error
     funnel = await _funnel(tx, run_id)
     to_send = funnel["pending"]
     wanted = options.contacts_min

@@ -393,3 +393,15 @@ async def test_a_webhook_refusing_with_4xx_fails_its_consumer(world: World, tmp_
         assert await run_list_consumers(run_id, data_dir=tmp_path) == {0: "failed"}
     (row,) = await fetch("SELECT status, error FROM run_consumer WHERE run_id = $1", run_id)
     assert row["status"] == "failed" and "404" in row["error"] and "no such flow" in row["error"]
+
+
+async def test_segment_sql_that_the_database_refuses_fails_the_run(world: World) -> None:
+    async def broken(definition, database_id, as_of):
+        return "SELECT (1 / (id - id))::bigint AS contact_id FROM contact", []
+
+    await add_contacts(world.database_id, 3, tag="c")
+    run_id = await make_run(await make_plan(world))
+    assert await evaluate_run(run_id, compile_segment=broken) == "failed"
+    (run,) = await fetch("SELECT state, error FROM plan_run WHERE id = $1", run_id)
+    assert "could not be evaluated" in run["error"] and "division by zero" in run["error"]
+    assert await recipients_by_status(run_id) == {}
