@@ -60,6 +60,8 @@ def create_send_sink_app(
     With `auto_feedback` rates (see `emitter`), starting a delivery emits its feedback in the
     background, as a real platform would; otherwise `POST /_sink/emit-feedback` does.
     """
+    if not token:
+        raise ValueError("the send-sink needs a token (an empty one would let anyone in)")
     store = SinkStore(data_dir)
     injector = FaultInjector()
     configured_rates = FeedbackRates.from_json(auto_feedback) if auto_feedback else None

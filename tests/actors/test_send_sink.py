@@ -107,6 +107,11 @@ async def test_reset_forgets_everything_also_after_a_restart(tmp_path: Path):
         assert fresh.channel == "email"  # the key was forgotten: no conflict
 
 
+def test_a_sink_without_a_token_is_refused():
+    with pytest.raises(ValueError, match="needs a token"):
+        create_send_sink_app(token="", data_dir=None)
+
+
 async def test_an_in_memory_sink_works_without_a_data_folder():
     app = create_send_sink_app(token=SINK_TOKEN, data_dir=None)
     async with served_in_this_loop(app) as url:
