@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from segmentation.dashboards.model import DashboardOptions, Panel, PanelKind, Point, Series
-from segmentation.dashboards.sql import Scope, SqlParams
+from segmentation.dashboards.sql import Scope
+from segmentation.params import Params
 
 OTHER = "other"
 UNKNOWN = "unknown"
@@ -61,7 +62,7 @@ class PanelContext:
             return start, datetime.combine(self.options.until, time(), tzinfo=self.zone)
         return start, self.as_of
 
-    def window_filter(self, p: SqlParams, column: str) -> str:
+    def window_filter(self, p: Params, column: str) -> str:
         """`column` (a timestamptz) within the time frame."""
         start, end = self.window
         low, high = p.add(start, "timestamptz"), p.add(end, "timestamptz")

@@ -19,7 +19,8 @@ from segmentation.dashboards.context import (
     top_rows,
 )
 from segmentation.dashboards.model import DashboardError, Panel, PanelKind, Point
-from segmentation.dashboards.sql import SqlParams, top_values_sql
+from segmentation.dashboards.sql import top_values_sql
+from segmentation.params import Params
 
 CATEGORICAL = {DataType.STRING, DataType.ENUM, DataType.BOOLEAN, DataType.STRING_LIST}
 NUMERIC = {DataType.INTEGER, DataType.DECIMAL}
@@ -64,7 +65,7 @@ async def load_fields(conn: Any, database_id: int, keys: tuple[str, ...]) -> lis
     return fields
 
 
-def value_sql(field: CatalogField, ctx: PanelContext, p: SqlParams) -> str:
+def value_sql(field: CatalogField, ctx: PanelContext, p: Params) -> str:
     """The field's value on `contact c` as text, numeric or date (NULL when missing or bad)."""
     t = field.data_type
     if field.storage is FieldStorage.COLUMN:

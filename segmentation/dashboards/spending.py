@@ -13,7 +13,8 @@ from segmentation.dashboards.context import (
     top_rows,
 )
 from segmentation.dashboards.model import Panel, PanelKind, Point
-from segmentation.dashboards.sql import SqlParams, top_values_sql
+from segmentation.dashboards.sql import top_values_sql
+from segmentation.params import Params
 
 PURCHASE = "purchase"  # event type of an order; value = order amount
 PURCHASE_LINE = "purchase_line"  # event type of an order line; value = line amount
@@ -21,7 +22,7 @@ CATEGORY = "category"  # property of a purchase line
 NO_PURCHASE = "no purchase"
 
 
-def _event_type(ctx: PanelContext, p: SqlParams, key: str) -> str:
+def _event_type(ctx: PanelContext, p: Params, key: str) -> str:
     """The id of the database's event type `key` as a parameter (a value: good plans)."""
     return p.add(ctx.event_type_id(key), "int")
 

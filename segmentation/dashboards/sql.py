@@ -1,4 +1,4 @@
-"""SQL building blocks shared by the panels: bind parameters, the member set, top N + other."""
+"""SQL building blocks shared by the panels: the member set (scope) and top N + other."""
 
 from __future__ import annotations
 
@@ -6,28 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from segmentation.params import Params
+
 
 class CompiledSql(Protocol):
     """Anything with SQL selecting `contact_id` and its `$n` parameters (a compiled segment)."""
 
     sql: str
     params: Sequence[Any]
-
-
-class SqlParams:
-    """Bind parameters of one statement: `add(value)` returns its `$n` placeholder.
-
-    Starts after the member set's own parameters, so the member SQL keeps its `$1..$k`
-    numbering and is pasted unchanged.
-    """
-
-    def __init__(self, initial: Sequence[Any] = ()) -> None:
-        self.values: list[Any] = list(initial)
-
-    def add(self, value: Any, cast: str | None = None) -> str:
-        self.values.append(value)
-        placeholder = f"${len(self.values)}"
-        return f"{placeholder}::{cast}" if cast else placeholder
 
 
 MEMBERS_TABLE = "pg_temp.dashboard_members"
@@ -48,11 +34,11 @@ class Scope:
         sql, params = members if isinstance(members, tuple) else (members.sql, members.params)
         return cls(database_id, sql, tuple(params))
 
-    def params(self) -> SqlParams:
-        """A parameter list for one statement, starting with the member set's parameters."""
-        return SqlParams(self.member_params)
+    def params(self) -> Params:
+        """Parameters of one statement, after the member set's own: its SQL keeps `$1..$k`."""
+        return Params(list(self.member_params))
 
-    def contact_filter(self, p: SqlParams, alias: str = "c") -> str:
+    def contact_filter(self, p: Params, alias: str = "c") -> str:
         """WHERE condition keeping the scope's rows of `contact {alias}`."""
         database = p.add(self.database_id, "int")
         return f"{alias}.database_id = {database}" + self._members(f"{alias}.id")
@@ -74,7 +60,7 @@ class Scope:
         """The same member set read from the connection's `dashboard_members` temp table."""
         return Scope(self.database_id, f"SELECT contact_id FROM {MEMBERS_TABLE}")
 
-    def count_sql(self, p: SqlParams) -> str:
+    def count_sql(self, p: Params) -> str:
         """A scalar subquery counting the scope's contacts."""
         return f"(SELECT count(*) FROM contact c WHERE {self.contact_filter(p)})"
 

@@ -8,6 +8,7 @@ import pytest
 from tortoise import connections
 
 from models import Profile, Segment, User
+from segmentation import compile_for_database
 from segmentation.dashboards import (
     DashboardCache,
     DashboardOptions,
@@ -165,3 +166,20 @@ async def test_panel_jobs_add_influence_and_size_only_when_asked():
     )
 
     assert len(panel_jobs(asked, [])) == len(panel_jobs(ctx, [])) + 2
+
+
+async def test_a_compiled_segment_is_a_member_set():
+    database = await new_database()
+    await add_contact(database, country="IT", gender="F")
+    await add_contact(database, country="IT", gender="M")
+    await add_contact(database, country="FR", gender="F")
+    definition = {
+        "root": {"contact": {"conditions": [{"field": "gender", "op": "eq", "value": "F"}]}}
+    }
+    as_of = utc(2025, 1, 1)
+    compiled = await compile_for_database(definition, database.id, as_of)
+
+    dashboard = await compute_dashboard(database.id, compiled, as_of=as_of, definition=definition)
+
+    assert values(dashboard.panel("country")) == {"FR": 1, "IT": 1}
+    assert values(dashboard.panel("gender")) == {"F": 2}
