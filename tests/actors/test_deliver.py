@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from actors.deliver import after_batch, batch_key, send_batch
 from actors.platform_client import RetryPolicy
 from actors.run_plan import evaluate_run
@@ -208,3 +210,16 @@ async def test_max_rate_paces_later_batches(world: World, sink: Sink) -> None:
     assert later.status == "skipped" and later.detail == "paced"
     assert 30 < later.wait <= 45
     assert [b["status"] for b in await _batches(run_id)].count("sent") == 1
+
+
+async def test_a_list_written_in_advance_is_not_sent_before_its_time(
+    world: World, sink: Sink
+) -> None:
+    await add_contacts(world.database_id, 5, tag="c")
+    plan = await make_plan(world, options={"list_generation": {"mode": "days_before", "days": 2}})
+    run_id = await make_run(plan, scheduled_for=datetime.now(UTC) + timedelta(days=1))
+    assert await evaluate_run(run_id) == "delivering"
+    async with sink.client() as client:
+        outcome = await send_batch(run_id, 0, 0, client=client)
+    assert outcome.status == "skipped" and outcome.detail == "run not due yet"
+    assert await recipients_by_status(run_id) == {("pending", None): 5}

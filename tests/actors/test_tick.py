@@ -149,3 +149,11 @@ async def test_schedule_once_enqueues_the_new_run(world: World, redis_url: str, 
     assert len(queued) == 1
     message = broker.client.hget("dramatiq:plans.msgs", queued[0])
     assert message is not None and f"[{run['id']}]".encode() in message
+
+
+async def test_list_generated_when_saved_is_claimed_as_soon_as_ready(world: World) -> None:
+    when = datetime.now(UTC) + timedelta(days=10)
+    plan = await make_plan(world, next_run_at=when, options={"list_generation": {"mode": "save"}})
+    (run_id,) = await claim_due_runs()
+    (run,) = await _runs_of(plan)
+    assert run["id"] == run_id and run["scheduled_for"] == when
