@@ -20,13 +20,14 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from contactplan.settings import Settings
 from permissions.auth import authenticate
 from permissions.errors import Unauthenticated
 from resolvers.context import RequestContext
-from schema.root import ContactplanSchema
+from schema.root import INTERNAL_ERROR_MESSAGE, ContactplanSchema
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,15 @@ class GraphQLApp(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        request_id = _request_id(scope)
         try:
             response = await self.run(request)
         except HTTPException as exc:
+            response = error_response(exc.status_code, exc.reason, "BAD_REQUEST", request_id)
+        except Exception:  # e.g. the database is down while authenticating
+            log.exception("internal error outside execution request=%s", request_id)
             response = error_response(
-                exc.status_code, exc.reason, "BAD_REQUEST", _request_id(scope)
+                500, INTERNAL_ERROR_MESSAGE, "INTERNAL_SERVER_ERROR", request_id
             )
         await response(scope, receive, send)
 
@@ -95,6 +100,15 @@ class GraphQLApp(GraphQL):
             GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else APPLICATION_JSON
         )
         return sub_response
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            # GraphQL over HTTP: a mutation sent with GET is 405, not 400
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, exc.reason) from exc.__cause__
+            raise
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 
@@ -23,12 +24,14 @@ from schema.databases import Database
 Permission = strawberry.enum(
     Perm, name="Permission", description="A permission from the catalog a profile can hold."
 )
+for _value in Permission.__strawberry_definition__.values:  # type: ignore[attr-defined]
+    _value.description = PERM_DESCRIPTIONS[Perm(_value.value)]
 
 
 @strawberry.enum(description="What kind of caller `me` is.")
 class PrincipalKind(Enum):
-    USER = "user"
-    API_KEY = "api_key"
+    USER = strawberry.enum_value("user", description="A person logged in with a token.")
+    API_KEY = strawberry.enum_value("api_key", description="A machine using an API key.")
 
 
 async def _visible_databases(info: Info, ids: list[int]) -> list[Database]:
@@ -278,6 +281,12 @@ class CreateApiKeyInput:
     )
 
 
+_INPUT = strawberry.argument(description="What to create or change.")
+UserId = Annotated[strawberry.ID, strawberry.argument(description="User id.")]
+ProfileId = Annotated[strawberry.ID, strawberry.argument(description="Profile id.")]
+DatabaseIds = Annotated[list[strawberry.ID], strawberry.argument(description="Database ids.")]
+
+
 def _user(row: UserRow | None) -> User | None:
     return User.from_model(row) if row is not None else None
 
@@ -319,10 +328,15 @@ class AccountsQuery:
     )
     async def users(
         self,
-        search: str | None = None,
-        include_inactive: bool = False,
-        first: int = 100,
-        offset: int = 0,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="Part of a username, display name or e-mail."),
+        ] = None,
+        include_inactive: Annotated[
+            bool, strawberry.argument(description="Also list deactivated users.")
+        ] = False,
+        first: Annotated[int, strawberry.argument(description="How many (1-500).")] = 100,
+        offset: Annotated[int, strawberry.argument(description="How many to skip.")] = 0,
     ) -> list[User] | None:
         rows = await resolve_users.list_users(search, include_inactive, first, offset)
         return [User.from_model(r) for r in rows]
@@ -330,7 +344,9 @@ class AccountsQuery:
     @strawberry.field(
         description="One user. Requires user.manage.", extensions=requires(Perm.USER_MANAGE)
     )
-    async def user(self, id: strawberry.ID) -> User | None:
+    async def user(
+        self, id: Annotated[strawberry.ID, strawberry.argument(description="User id.")]
+    ) -> User | None:
         return User.from_model(await resolve_users.get_user(id))
 
     @strawberry.field(description="Every profile, built-ins first.", extensions=requires(None))
@@ -338,14 +354,21 @@ class AccountsQuery:
         return [Profile.from_model(p) for p in await resolve_profiles.list_profiles()]
 
     @strawberry.field(description="One profile.", extensions=requires(None))
-    async def profile(self, id: strawberry.ID) -> Profile | None:
+    async def profile(
+        self, id: Annotated[strawberry.ID, strawberry.argument(description="Profile id.")]
+    ) -> Profile | None:
         return Profile.from_model(await resolve_profiles.get_profile(id))
 
     @strawberry.field(
         description="API keys, newest first. Requires apikey.manage.",
         extensions=requires(Perm.APIKEY_MANAGE),
     )
-    async def api_keys(self, include_revoked: bool = False) -> list[ApiKey] | None:
+    async def api_keys(
+        self,
+        include_revoked: Annotated[
+            bool, strawberry.argument(description="Also list revoked keys.")
+        ] = False,
+    ) -> list[ApiKey] | None:
         return [ApiKey.from_model(k) for k in await resolve_keys.list_api_keys(include_revoked)]
 
 
@@ -355,7 +378,12 @@ class AccountsMutation:
         description="Log in with username and password; returns a bearer token. Failed "
         "attempts are throttled per username."
     )
-    async def login(self, info: Info, username: str, password: str) -> LoginPayload:
+    async def login(
+        self,
+        info: Info,
+        username: Annotated[str, strawberry.argument(description="Login name.")],
+        password: Annotated[str, strawberry.argument(description="Password.")],
+    ) -> LoginPayload:
         result = await resolve_auth.login(info.context, username, password)
         return LoginPayload(
             token=result.token,
@@ -376,7 +404,12 @@ class AccountsMutation:
         extensions=requires(None),
     )
     async def change_password(
-        self, info: Info, current_password: str, new_password: str
+        self,
+        info: Info,
+        current_password: Annotated[
+            str, strawberry.argument(description="The password in use now.")
+        ],
+        new_password: Annotated[str, strawberry.argument(description="At least 10 characters.")],
     ) -> ChangePasswordPayload | None:
         outcome = await resolve_auth.change_password(
             info.context, principal_of(info), current_password, new_password
@@ -391,7 +424,9 @@ class AccountsMutation:
     @strawberry.mutation(
         description="Create a user. Requires user.manage.", extensions=requires(Perm.USER_MANAGE)
     )
-    async def create_user(self, info: Info, input: CreateUserInput) -> UserPayload | None:
+    async def create_user(
+        self, info: Info, input: Annotated[CreateUserInput, _INPUT]
+    ) -> UserPayload | None:
         outcome = await resolve_users.create_user(
             info.context,
             principal_of(info),
@@ -408,7 +443,7 @@ class AccountsMutation:
         description="Change a user. Requires user.manage.", extensions=requires(Perm.USER_MANAGE)
     )
     async def update_user(
-        self, info: Info, id: strawberry.ID, input: UpdateUserInput
+        self, info: Info, id: UserId, input: Annotated[UpdateUserInput, _INPUT]
     ) -> UserPayload | None:
         outcome = await resolve_users.update_user(
             info.context,
@@ -425,7 +460,7 @@ class AccountsMutation:
         description="Deactivate a user: no more logins, tokens stop working. Requires user.manage.",
         extensions=requires(Perm.USER_MANAGE),
     )
-    async def deactivate_user(self, info: Info, id: strawberry.ID) -> UserPayload | None:
+    async def deactivate_user(self, info: Info, id: UserId) -> UserPayload | None:
         outcome = await resolve_users.update_user(
             info.context, principal_of(info), id, is_active=False
         )
@@ -436,7 +471,10 @@ class AccountsMutation:
         extensions=requires(Perm.USER_MANAGE),
     )
     async def set_user_password(
-        self, info: Info, id: strawberry.ID, password: str
+        self,
+        info: Info,
+        id: UserId,
+        password: Annotated[str, strawberry.argument(description="At least 10 characters.")],
     ) -> UserPayload | None:
         outcome = await resolve_users.set_user_password(
             info.context, principal_of(info), id, password
@@ -448,7 +486,7 @@ class AccountsMutation:
         extensions=requires(Perm.USER_MANAGE),
     )
     async def grant_databases(
-        self, info: Info, user_id: strawberry.ID, database_ids: list[strawberry.ID]
+        self, info: Info, user_id: UserId, database_ids: DatabaseIds
     ) -> UserPayload | None:
         outcome = await resolve_users.change_grants(
             info.context, principal_of(info), user_id, list(database_ids), grant=True
@@ -460,7 +498,7 @@ class AccountsMutation:
         extensions=requires(Perm.USER_MANAGE),
     )
     async def revoke_databases(
-        self, info: Info, user_id: strawberry.ID, database_ids: list[strawberry.ID]
+        self, info: Info, user_id: UserId, database_ids: DatabaseIds
     ) -> UserPayload | None:
         outcome = await resolve_users.change_grants(
             info.context, principal_of(info), user_id, list(database_ids), grant=False
@@ -471,7 +509,9 @@ class AccountsMutation:
         description="Create a custom profile. Requires profile.manage.",
         extensions=requires(Perm.PROFILE_MANAGE),
     )
-    async def create_profile(self, info: Info, input: CreateProfileInput) -> ProfilePayload | None:
+    async def create_profile(
+        self, info: Info, input: Annotated[CreateProfileInput, _INPUT]
+    ) -> ProfilePayload | None:
         outcome = await resolve_profiles.create_profile(
             info.context, principal_of(info), input.name, input.description, input.permissions
         )
@@ -484,7 +524,7 @@ class AccountsMutation:
         extensions=requires(Perm.PROFILE_MANAGE),
     )
     async def update_profile(
-        self, info: Info, id: strawberry.ID, input: UpdateProfileInput
+        self, info: Info, id: ProfileId, input: Annotated[UpdateProfileInput, _INPUT]
     ) -> ProfilePayload | None:
         outcome = await resolve_profiles.update_profile(
             info.context,
@@ -501,7 +541,7 @@ class AccountsMutation:
         description="Delete a custom profile nobody uses. Requires profile.manage.",
         extensions=requires(Perm.PROFILE_MANAGE),
     )
-    async def delete_profile(self, info: Info, id: strawberry.ID) -> DeleteProfilePayload | None:
+    async def delete_profile(self, info: Info, id: ProfileId) -> DeleteProfilePayload | None:
         outcome = await resolve_profiles.delete_profile(info.context, principal_of(info), id)
         return DeleteProfilePayload(
             deleted_id=gid(outcome.value), user_errors=user_errors(outcome.errors)
@@ -513,7 +553,7 @@ class AccountsMutation:
         extensions=requires(Perm.APIKEY_MANAGE),
     )
     async def create_api_key(
-        self, info: Info, input: CreateApiKeyInput
+        self, info: Info, input: Annotated[CreateApiKeyInput, _INPUT]
     ) -> CreateApiKeyPayload | None:
         outcome = await resolve_keys.create_api_key(
             info.context, principal_of(info), input.name, input.profile, list(input.database_ids)
@@ -529,7 +569,11 @@ class AccountsMutation:
         description="Revoke an API key at once. Requires apikey.manage.",
         extensions=requires(Perm.APIKEY_MANAGE),
     )
-    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyPayload | None:
+    async def revoke_api_key(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="API key id.")],
+    ) -> ApiKeyPayload | None:
         outcome = await resolve_keys.revoke_api_key(info.context, principal_of(info), id)
         key = ApiKey.from_model(outcome.value) if outcome.value else None
         return ApiKeyPayload(api_key=key, user_errors=user_errors(outcome.errors))

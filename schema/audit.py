@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -69,9 +70,14 @@ class AuditQuery:
     async def audit_entries(
         self,
         info: Info,
-        filter: AuditFilter | None = None,
-        first: int = 50,
-        before: strawberry.ID | None = None,
+        filter: Annotated[
+            AuditFilter | None, strawberry.argument(description="Which entries.")
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="How many (1-500).")] = 50,
+        before: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only entries older than this id (next page)."),
+        ] = None,
     ) -> list[AuditEntry] | None:
         f = filter or AuditFilter()
         rows = await resolve.list_audit_entries(

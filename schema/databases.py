@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -63,7 +64,11 @@ class DatabasesQuery:
         description="One database; NOT_FOUND if it does not exist or the caller has no grant.",
         extensions=requires(None),
     )
-    async def database(self, info: Info, id: strawberry.ID) -> Database | None:
+    async def database(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Database id.")],
+    ) -> Database | None:
         return Database.from_model(await resolve.get_database(principal_of(info), id))
 
 
@@ -75,7 +80,9 @@ class DatabasesMutation:
         extensions=requires(Perm.DATABASE_MANAGE),
     )
     async def create_database(
-        self, info: Info, input: CreateDatabaseInput
+        self,
+        info: Info,
+        input: Annotated[CreateDatabaseInput, strawberry.argument(description="The new database.")],
     ) -> DatabasePayload | None:
         outcome = await resolve.create_database(
             info.context, principal_of(info), input.name, input.timezone, input.description

@@ -36,7 +36,8 @@ async def test_get_refuses_mutations(gql, accounts) -> None:
         params={"query": "mutation { logout { ok } }"},
         headers={"Authorization": f"Bearer {accounts.token['USER']}", "Accept": "application/json"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 405
+    assert "mutation" in response.json()["errors"][0]["message"].lower()
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert await _token_works(gql, accounts.token["USER"])  # logout did not happen
 
@@ -246,3 +247,25 @@ async def test_graphiql_assets_are_served(gql) -> None:
 async def test_other_methods_are_refused(gql) -> None:
     response = await gql.http.put("/graphql", json={"query": ME})
     assert response.status_code == 405
+
+
+async def test_failure_before_execution_is_masked_too(gql, accounts, caplog) -> None:
+    conn = connections.get("default")
+    await conn.execute_script("ALTER TABLE app_user RENAME TO app_user_away")
+    try:
+        with caplog.at_level(logging.ERROR, logger="contactplan.graphql_app"):
+            response = await gql.post(
+                ME, token=accounts.token["USER"], headers={"X-Request-ID": "req-auth-down"}
+            )
+    finally:
+        await conn.execute_script("ALTER TABLE app_user_away RENAME TO app_user")
+    assert response.status_code == 500
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Internal server error",
+                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-auth-down"},
+            }
+        ]
+    }
+    assert any("req-auth-down" in r.getMessage() and r.exc_info for r in caplog.records)
