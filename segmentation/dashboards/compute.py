@@ -22,6 +22,8 @@ from segmentation.dashboards.sql import MEMBERS_TABLE, CompiledSql, Scope
 SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
 MEMBERS = MEMBERS_TABLE
 
+MAX_BUCKETS = 1000  # time buckets of the event panels
+
 # Jobs that scan events start first: they take longest, the contact scans fill in around them.
 HEAVY = (events.events_panels, spending.spending_panels, spending.top_categories_panel)
 
@@ -78,6 +80,7 @@ async def compute_dashboard(
         computed_at=datetime.now(UTC),
         segment_id=segment_id,
     )
+    _check_time_frame(ctx)
     key = None
     if cache is not None:
         scope = ctx.scope
@@ -169,6 +172,14 @@ async def _timezone(client: Any, database_id: int) -> str:
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise DashboardError("databaseId", f"unknown time zone {timezone!r}") from error
     return timezone
+
+
+def _check_time_frame(ctx: PanelContext) -> None:
+    start, end = ctx.window
+    if start >= end:
+        raise DashboardError("since", "the time frame must start before it ends (or the as-of)")
+    if len(events.buckets(ctx)) > MAX_BUCKETS:
+        raise DashboardError("grain", f"more than {MAX_BUCKETS} time buckets: use a coarser grain")
 
 
 async def _check_plan(conn: Any, database_id: int, plan_id: int) -> None:

@@ -132,6 +132,9 @@ class DashboardOptions:
                 raise DashboardError(name, "bounds must be non-negative and increasing")
         if len(self.field_keys) > 20:
             raise DashboardError("fieldKeys", "at most 20 fields")
+        for i, key in enumerate(self.field_keys):
+            if key in self.field_keys[:i]:
+                raise DashboardError(f"fieldKeys[{i}]", f"field {key!r} is listed twice")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from segmentation.dashboards import DashboardError, DashboardOptions, PanelKind, compute_dashboard
+from segmentation.dashboards import (
+    DashboardError,
+    DashboardOptions,
+    Grain,
+    PanelKind,
+    compute_dashboard,
+)
 from tests.segmentation.dashboards_data import add_contact, day, new_database, summary, utc, values
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -166,3 +172,15 @@ async def test_bad_input_is_named():
             database.id, None, as_of=datetime(2025, 3, 1, tzinfo=ZoneInfo("UTC")), options=options
         )
     assert error.value.path == "until"
+    with pytest.raises(DashboardError) as error:
+        options = DashboardOptions(since=day("2025-02-01"))
+        await compute_dashboard(database.id, None, as_of=utc(2025, 1, 1), options=options)
+    assert error.value.path == "since"
+    with pytest.raises(DashboardError) as error:
+        options = DashboardOptions(since=day("2020-01-01"), grain=Grain.DAY)
+        await compute_dashboard(database.id, None, as_of=utc(2025, 1, 1), options=options)
+    assert error.value.path == "grain"
+    with pytest.raises(DashboardError) as error:
+        options = DashboardOptions(field_keys=("city", "country", "city"))
+        await compute_dashboard(database.id, None, as_of=utc(2025, 1, 1), options=options)
+    assert error.value.path == "fieldKeys[2]"
