@@ -506,25 +506,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="contact database id the user may use (repeat for several)",
     )
     create_user.add_argument("--display-name", default="", help="name shown in the UI")
-    if _send_sink_available():
-        sink = add(
-            "send-sink",
-            cmd_send_sink,
-            "Run the development delivery platform.",
-            "Records every delivery under DATA_DIR/send-sink; can be told to fail or slow down.",
-        )
-        sink.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-        sink.add_argument("--port", type=int, default=8025, help="default 8025")
-        sink.add_argument(
-            "--token", default=SEND_SINK_TOKEN, help=f"bearer token it accepts ({SEND_SINK_TOKEN})"
-        )
+    sink = add(
+        "send-sink",
+        cmd_send_sink,
+        "Run the development delivery platform.",
+        "Records every delivery under DATA_DIR/send-sink; can be told to fail or slow down.",
+    )
+    sink.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    sink.add_argument("--port", type=int, default=8025, help="default 8025")
+    sink.add_argument(
+        "--token", default=SEND_SINK_TOKEN, help=f"bearer token it accepts ({SEND_SINK_TOKEN})"
+    )
     return parser
-
-
-def _send_sink_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("actors.send_sink") is not None
 
 
 def configure_logging(level: str) -> None:

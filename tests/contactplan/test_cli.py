@@ -11,7 +11,7 @@ import pytest
 from contactplan.db import credentials_from_url, recreate_database
 from tests.contactplan.processes import free_port, login, run_cli, whoami
 
-COMMANDS = ["serve", "api", "worker", "migrate", "demo", "create-user"]
+COMMANDS = ["serve", "api", "worker", "migrate", "demo", "create-user", "send-sink"]
 PASSWORD = "Correct-horse-battery-9"
 
 
