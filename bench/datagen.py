@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
@@ -79,6 +80,12 @@ async def generate(
         raise ValueError(f"contacts must be >= 0, got {contacts}")
     if events_per_contact < 0:
         raise ValueError(f"events_per_contact must be >= 0, got {events_per_contact}")
+    if not 0 < len(name) <= 200:
+        raise ValueError(f"name must have 1 to 200 characters, got {name!r}")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {timezone!r} is not an IANA time zone") from None
     bar = ProgressBar(contacts, enabled=progress)
     conn = await asyncpg.connect(**credentials_from_url(database_url))
     try:
@@ -310,7 +317,7 @@ class ProgressBar:
 
     def phase(self, label: str) -> None:
         if self.enabled:
-            self.stream.write(f"\n{label}...")
+            self.stream.write(f"\n[{time.monotonic() - self.started:,.1f}s] {label}...")
             self.stream.flush()
 
     def done(self) -> None:

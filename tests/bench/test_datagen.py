@@ -103,10 +103,22 @@ async def test_replace_false_refuses_an_existing_name_and_changes_nothing(db, da
     assert await fingerprint(pg, existing) == before
 
 
-async def test_negative_contacts_is_refused_before_anything_is_created(db, database_url, pg):
-    with pytest.raises(ValueError, match="contacts must be >= 0"):
-        await generate(database_url, contacts=-1, progress=False)
-    assert await pg.fetchval("SELECT count(*) FROM contact_database") == 0
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"contacts": -1}, "contacts must be >= 0"),
+        ({"contacts": 5, "events_per_contact": -2.0}, "events_per_contact must be >= 0"),
+        ({"contacts": 5, "name": ""}, "name must have 1 to 200 characters"),
+        ({"contacts": 5, "timezone": "Europe/Atlantis"}, "'Europe/Atlantis' is not an IANA"),
+    ],
+)
+async def test_bad_arguments_are_refused_before_anything_changes(
+    db, database_url, pg, arguments, message
+):
+    existing = await generate(database_url, contacts=5, name="demo", progress=False)
+    with pytest.raises(ValueError, match=message):
+        await generate(database_url, progress=False, **{"name": "demo", **arguments})
+    assert await pg.fetchval("SELECT array_agg(id) FROM contact_database") == [existing]
 
 
 async def test_events_per_contact_sets_the_volume(db, database_url, pg):
