@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contactplan.graphql_app import GraphQLApp, error_response
+from contactplan.graphql_app import BodyTooLarge, GraphQLApp, error_response
 from contactplan.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,6 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Refuses request bodies over `max_bytes` with 413, declared or streamed."""
 
@@ -89,7 +85,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -99,7 +95,7 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             if started:
                 raise
             await self._too_large(scope)(scope, receive, send)

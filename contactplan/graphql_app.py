@@ -35,6 +35,10 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 
 
+class BodyTooLarge(Exception):
+    """Raised while reading a request body over the limit (see app.BodyLimitMiddleware)."""
+
+
 def error_response(status: int, message: str, code: str, request_id: str | None) -> Response:
     """A GraphQL-shaped error document for a request that never reached execution."""
     extensions: dict[str, Any] = {"code": code}
@@ -72,6 +76,8 @@ class GraphQLApp(GraphQL):
             response = await self.run(request)
         except HTTPException as exc:
             response = error_response(exc.status_code, exc.reason, "BAD_REQUEST", request_id)
+        except BodyTooLarge:
+            raise  # answered with 413 by the body-limit middleware
         except Exception:  # e.g. the database is down while authenticating
             log.exception("internal error outside execution request=%s", request_id)
             response = error_response(
