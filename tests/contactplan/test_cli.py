@@ -136,3 +136,11 @@ def test_demo_rejects_a_non_positive_contact_count(service_env):
     result = run_cli("demo", "--contacts", "0", env=service_env)
     assert result.returncode == 1
     assert "--contacts must be at least 1" in result.stderr
+
+
+def test_worker_reports_unreachable_redis(service_env):
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = run_cli("worker", env=service_env | {"REDIS_URL": url})
+    assert result.returncode == 1
+    assert f"Redis at {url} does not answer" in result.stderr
+    assert "Traceback" not in result.stderr
