@@ -357,7 +357,7 @@ async def run_plan(run_id: int) -> None:
     from contactplan.settings import Settings
 
     state = await evaluate_run(run_id)
-    if state in ("delivering", "completed"):
+    if state in ("delivering", "completed", "paused"):  # listed: its consumers may run
         await run_list_consumers(run_id, data_dir=Settings.from_env().data_dir)
     if state == "delivering":
         await enqueue_pending_batches(run_id)

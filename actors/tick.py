@@ -116,19 +116,44 @@ async def stalled_deliveries(stale_seconds: float = STALE_SECONDS) -> list[int]:
     return ids
 
 
+async def waiting_consumers(stale_seconds: float = STALE_SECONDS) -> list[int]:
+    """Listed runs whose export or webhook was never started (the worker died after the list);
+    `run_plan` runs them (it does not list twice). Each run is touched when found."""
+    async with in_transaction() as tx:
+        rows = await tx.execute_query_dict(
+            "SELECT r.id FROM plan_run r WHERE r.state IN ('delivering', 'completed', 'paused')"
+            " AND r.listed_at IS NOT NULL"
+            " AND coalesce(r.heartbeat_at, r.listed_at) < now() - make_interval(secs => $1)"
+            " AND EXISTS (SELECT 1 FROM run_consumer rc WHERE rc.run_id = r.id"
+            "             AND rc.kind IN ('export', 'webhook') AND rc.status = 'pending')"
+            " ORDER BY r.id FOR UPDATE OF r SKIP LOCKED LIMIT $2",
+            [stale_seconds, CLAIM_LIMIT],
+        )
+        ids = [row["id"] for row in rows]
+        if ids:
+            await tx.execute_query(
+                "UPDATE plan_run SET heartbeat_at = now() WHERE id = ANY($1::bigint[])", [ids]
+            )
+    return ids
+
+
 async def schedule_once(stale_seconds: float = STALE_SECONDS) -> dict[str, list[int]]:
     """One scheduler round: new runs, lost runs and stalled deliveries, all enqueued."""
     started = await claim_due_runs()
     lost = await lost_runs(stale_seconds)
     stalled = await stalled_deliveries(stale_seconds)
-    run_ids = started + lost
+    waiting = await waiting_consumers(stale_seconds)
+    run_ids = started + lost + waiting
     if run_ids:
         await asyncio.to_thread(lambda: [run_plan.send(run_id) for run_id in run_ids])
     for run_id in stalled:
         await enqueue_pending_batches(run_id)
-    if started or lost or stalled:
-        log.info("tick: started %s, lost runs %s, stalled deliveries %s", started, lost, stalled)
-    return {"started": started, "lost": lost, "stalled": stalled}
+    if started or lost or stalled or waiting:
+        log.info(
+            "tick: started %s, lost runs %s, stalled deliveries %s, waiting consumers %s",
+            started, lost, stalled, waiting,
+        )  # fmt: skip
+    return {"started": started, "lost": lost, "stalled": stalled, "waiting": waiting}
 
 
 @tick

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from actors.tick import claim_due_runs, lost_runs, schedule_once, stalled_deliveries
+from actors.tick import (
+    claim_due_runs,
+    lost_runs,
+    schedule_once,
+    stalled_deliveries,
+    waiting_consumers,
+)
 from contactplan.db import credentials_from_url
 from models import Plan
 from tests.actors.plan_fixtures import World, fetch, make_plan, make_run
@@ -157,3 +163,20 @@ async def test_list_generated_when_saved_is_claimed_as_soon_as_ready(world: Worl
     (run_id,) = await claim_due_runs()
     (run,) = await _runs_of(plan)
     assert run["id"] == run_id and run["scheduled_for"] == when
+
+
+async def test_a_listed_run_whose_export_never_ran_is_found(world: World) -> None:
+    from actors.run_plan import evaluate_run
+    from tests.actors.plan_fixtures import EMAIL_DELIVERY, add_contacts
+
+    await add_contacts(world.database_id, 3, tag="c")
+    plan = await make_plan(world, consumers=[EMAIL_DELIVERY, {"kind": "export"}])
+    run_id = await make_run(plan)
+    await evaluate_run(run_id)  # the worker dies here: the export never starts
+    assert await waiting_consumers(stale_seconds=5) == []  # listed just now
+    await fetch("UPDATE plan_run SET heartbeat_at = now() - interval '1 minute'")
+    assert await waiting_consumers(stale_seconds=5) == [run_id]
+    assert await waiting_consumers(stale_seconds=5) == []  # touched
+    await fetch("UPDATE run_consumer SET status = 'done' WHERE kind = 'export'")
+    await fetch("UPDATE plan_run SET heartbeat_at = now() - interval '1 minute'")
+    assert await waiting_consumers(stale_seconds=5) == []
