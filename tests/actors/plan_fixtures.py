@@ -1,5 +1,5 @@
 """Fixtures and builders for the plan-execution tests: a contact database with the standard
-catalog, contacts written with set-based SQL, plans, and the send-sink on loopback.
+catalog, contacts written with set-based SQL, plans and runs, worker subprocesses.
 
 `tests/actors/conftest.py` exposes the `world` fixture; the send-sink fixtures are there too.
 """
