@@ -19,7 +19,7 @@ from segmentation.dashboards.model import Dashboard, DashboardError, DashboardOp
 from segmentation.dashboards.sql import MEMBERS_TABLE, CompiledSql, Scope
 
 # Per transaction: no JIT (its compile time is most of a dashboard query's cost), room to hash.
-SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
+SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL hash_mem_multiplier = 4"
 MEMBERS = MEMBERS_TABLE
 
 MAX_BUCKETS = 1000  # time buckets of the event panels
@@ -31,11 +31,7 @@ HEAVY = (events.events_panels, spending.spending_panels, spending.top_categories
 def panel_jobs(ctx: PanelContext, catalog_fields: Sequence[fields.CatalogField]) -> list[PanelJob]:
     """The dashboard's panel jobs in display order."""
     jobs: list[PanelJob] = [
-        demographics.age_bands_panel,
-        demographics.gender_panel,
-        demographics.country_panel,
-        demographics.city_panel,
-        demographics.contactability_panel,
+        demographics.demographics_panels,
         events.events_panels,
         spending.spending_panels,
         spending.top_categories_panel,

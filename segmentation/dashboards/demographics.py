@@ -6,16 +6,15 @@ from datetime import date, timedelta
 from typing import Any
 
 from segmentation.dashboards.context import (
+    OTHER,
     UNKNOWN,
     PanelContext,
     band_labels,
     number,
     one_series_panel,
     statement,
-    top_rows,
 )
 from segmentation.dashboards.model import Panel, PanelKind, Point
-from segmentation.dashboards.sql import top_values_sql
 
 
 def years_before(day: date, years: int) -> date:
@@ -35,55 +34,7 @@ def birth_thresholds(today: date, bounds: tuple[int, ...]) -> list[date]:
     return [years_before(today, n) + timedelta(days=1) for n in reversed(bounds)]
 
 
-def age_bands_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
-    """Contacts per age band: bucket b = how many bounds the age reaches; -1 = no birth date."""
-    p = ctx.scope.params()
-    bounds = ctx.options.age_bands
-    thresholds = p.add(birth_thresholds(ctx.local_today, bounds), "date[]")
-    sql = f"""
-    SELECT CASE WHEN c.birth_date IS NULL THEN -1
-                ELSE {len(bounds)} - width_bucket(c.birth_date, {thresholds}) END AS bucket,
-           count(*) AS n
-    FROM contact c WHERE {ctx.scope.contact_filter(p)}
-    GROUP BY bucket"""
-    return sql, p.values
-
-
-async def age_bands_panel(conn: Any, ctx: PanelContext) -> list[Panel]:
-    rows = await conn.fetch(*statement(age_bands_sql(ctx)))
-    counts = {r["bucket"]: r["n"] for r in rows}
-    labels = band_labels(ctx.options.age_bands, integer=True)
-    points = [Point(label, number(counts.get(i))) for i, label in enumerate(labels)]
-    points.append(Point(UNKNOWN, number(counts.get(-1))))
-    return [one_series_panel(ctx, "age_bands", "Age", PanelKind.BAR, points, "contacts")]
-
-
-def column_values_sql(ctx: PanelContext, column: str, top_n: int) -> tuple[str, list[Any]]:
-    """Top values of a contact column (from fixed code) with `other` and unknown."""
-    p = ctx.scope.params()
-    grouped = (
-        f"SELECT nullif(c.{column}, '') AS label, count(*) AS n FROM contact c "
-        f"WHERE {ctx.scope.contact_filter(p)} GROUP BY 1"
-    )
-    return top_values_sql(grouped, p.add(top_n, "int")), p.values
-
-
-async def gender_panel(conn: Any, ctx: PanelContext) -> list[Panel]:
-    points = await top_rows(conn, column_values_sql(ctx, "gender", 100))
-    return [one_series_panel(ctx, "gender", "Gender", PanelKind.PIE, points, "contacts")]
-
-
-async def country_panel(conn: Any, ctx: PanelContext) -> list[Panel]:
-    points = await top_rows(conn, column_values_sql(ctx, "country", ctx.options.top_n))
-    return [one_series_panel(ctx, "country", "Country", PanelKind.BAR, points, "contacts")]
-
-
-async def city_panel(conn: Any, ctx: PanelContext) -> list[Panel]:
-    points = await top_rows(conn, column_values_sql(ctx, "city", ctx.options.top_n))
-    return [one_series_panel(ctx, "city", "City", PanelKind.BAR, points, "contacts")]
-
-
-# (label, condition on contact c): what "reachable on a channel" means.
+# (label, condition on contact c): what "reachable on a channel" means; bit i of `reach`.
 CONTACTABILITY = (
     ("email", "nullif(c.email, '') IS NOT NULL"),
     ("email + consent", "nullif(c.email, '') IS NOT NULL AND c.consent_email"),
@@ -92,30 +43,89 @@ CONTACTABILITY = (
     ("push token", "nullif(c.push_token, '') IS NOT NULL"),
     ("push token + consent", "nullif(c.push_token, '') IS NOT NULL AND c.consent_push"),
 )
+# (dimension, its value on contact c); {bounds}/{thresholds} are filled per statement.
+DIMENSIONS = (
+    ("gender", "nullif(c.gender, '')"),
+    ("country", "nullif(c.country, '')"),
+    ("city", "nullif(c.city, '')"),
+    ("age", "CASE WHEN c.birth_date IS NULL THEN -1"
+            " ELSE {bounds} - width_bucket(c.birth_date, {thresholds}) END"),
+    ("reach", " + ".join(f"(CASE WHEN {cond} THEN {1 << i} ELSE 0 END)"
+                         for i, (_, cond) in enumerate(CONTACTABILITY))),
+)  # fmt: skip
 
 
-def contactability_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
+def profile_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
+    """One scan of the scope's contacts counting every demographic dimension (grouping sets).
+
+    Rows: (dimension, label, n). Age label b = how many age bounds the age reaches (-1: no
+    birth date); reach label = bit set of CONTACTABILITY.
+    """
     p = ctx.scope.params()
-    counts = ", ".join(
-        f"count(*) FILTER (WHERE {cond}) AS n{i}" for i, (_, cond) in enumerate(CONTACTABILITY)
+    bounds = ctx.options.age_bands
+    thresholds = p.add(birth_thresholds(ctx.local_today, bounds), "date[]")
+    values = ", ".join(
+        f"{sql.format(bounds=len(bounds), thresholds=thresholds)} AS {name}"
+        for name, sql in DIMENSIONS
     )
-    sql = f"SELECT count(*) AS total, {counts} FROM contact c WHERE {ctx.scope.contact_filter(p)}"
+    names = [name for name, _ in DIMENSIONS]
+    dimension = " ".join(f"WHEN GROUPING({n}) = 0 THEN '{n}'" for n in names)
+    sql = f"""
+    SELECT CASE {dimension} END AS dimension,
+           coalesce({", ".join(f"{n}::text" for n in names)}) AS label, count(*) AS n
+    FROM (SELECT {values} FROM contact c WHERE {ctx.scope.contact_filter(p)}) AS c
+    GROUP BY GROUPING SETS ({", ".join(f"({n})" for n in names)})"""
     return sql, p.values
 
 
-async def contactability_panel(conn: Any, ctx: PanelContext) -> list[Panel]:
-    """Share (%) of the contacts reachable on each channel; counts in the summary."""
-    row = await conn.fetchrow(*statement(contactability_sql(ctx)))
-    total = row["total"]
-    points = [
-        Point(label, 100.0 * row[f"n{i}"] / total if total else 0.0)
-        for i, (label, _) in enumerate(CONTACTABILITY)
+def top_points(counts: dict[str | None, int], top_n: int) -> list[Point]:
+    """The `top_n` most frequent labels (ties by label), then `other`, then `unknown`."""
+    ranked = sorted(((-n, label) for label, n in counts.items() if label is not None))
+    points = [Point(label, float(-n)) for n, label in ranked[:top_n]]
+    if len(ranked) > top_n:
+        points.append(Point(OTHER, float(-sum(n for n, _ in ranked[top_n:]))))
+    if None in counts:
+        points.append(Point(UNKNOWN, float(counts[None])))
+    return points
+
+
+async def demographics_panels(conn: Any, ctx: PanelContext) -> list[Panel]:
+    """Age bands, gender, country, city and contactability from one scan of the contacts."""
+    counts: dict[str, dict[str | None, int]] = {name: {} for name, _ in DIMENSIONS}
+    for row in await conn.fetch(*statement(profile_sql(ctx))):
+        counts[row["dimension"]][row["label"]] = row["n"]
+    ages = {int(label): n for label, n in counts["age"].items() if label is not None}
+    age_points = [
+        Point(label, number(ages.get(i)))
+        for i, label in enumerate(band_labels(ctx.options.age_bands, integer=True))
     ]
-    summary = [Point("contacts", number(total))] + [
-        Point(label, number(row[f"n{i}"])) for i, (label, _) in enumerate(CONTACTABILITY)
-    ]
+    age_points.append(Point(UNKNOWN, number(ages.get(-1))))
+    top = ctx.options.top_n
     return [
-        one_series_panel(
-            ctx, "contactability", "Contactability", PanelKind.BAR, points, "%", summary=summary
-        )
+        one_series_panel(ctx, "age_bands", "Age", PanelKind.BAR, age_points, "contacts"),
+        one_series_panel(ctx, "gender", "Gender", PanelKind.PIE,
+                         top_points(counts["gender"], 100), "contacts"),
+        one_series_panel(ctx, "country", "Country", PanelKind.BAR,
+                         top_points(counts["country"], top), "contacts"),
+        one_series_panel(ctx, "city", "City", PanelKind.BAR,
+                         top_points(counts["city"], top), "contacts"),
+        contactability_panel(ctx, {int(k): n for k, n in counts["reach"].items()}),
+    ]  # fmt: skip
+
+
+def contactability_panel(ctx: PanelContext, reach: dict[int, int]) -> Panel:
+    """Share (%) of the contacts reachable on each channel; counts in the summary."""
+    total = sum(reach.values())
+    reached = [
+        sum(n for bits, n in reach.items() if bits & 1 << i) for i in range(len(CONTACTABILITY))
     ]
+    points = [
+        Point(label, 100.0 * n / total if total else 0.0)
+        for (label, _), n in zip(CONTACTABILITY, reached, strict=True)
+    ]
+    summary = [Point("contacts", float(total))] + [
+        Point(label, float(n)) for (label, _), n in zip(CONTACTABILITY, reached, strict=True)
+    ]
+    return one_series_panel(
+        ctx, "contactability", "Contactability", PanelKind.BAR, points, "%", summary=summary
+    )
