@@ -18,14 +18,10 @@ from segmentation.dashboards.context import EventTypeInfo, PanelContext, PanelJo
 from segmentation.dashboards.model import Dashboard, DashboardError, DashboardOptions, Panel
 from segmentation.dashboards.sql import MEMBERS_TABLE, CompiledSql, Scope
 
-# Per transaction: no JIT (its compile time is most of a dashboard query's cost), room to hash.
+# Per transaction: no JIT (compiling costs more than it saves here); room to hash grouping sets.
 SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL hash_mem_multiplier = 4"
-MEMBERS = MEMBERS_TABLE
 
 MAX_BUCKETS = 1000  # time buckets of the event panels
-
-# Jobs that scan events start first: they take longest, the contact scans fill in around them.
-HEAVY = (events.events_panels, spending.spending_panels, spending.top_categories_panel)
 
 
 def panel_jobs(ctx: PanelContext, catalog_fields: Sequence[fields.CatalogField]) -> list[PanelJob]:
@@ -114,24 +110,15 @@ async def run_jobs(
     set it first writes the members into a temp table of its own, so the segment's SQL runs
     once per connection instead of once per panel.
     """
-    queue = sorted(range(len(jobs)), key=lambda i: jobs[i] not in HEAVY)
+    queue = list(range(len(jobs)))  # display order: the heavy scans come first
     results: dict[int, list[Panel]] = {}
 
     async def worker() -> None:
         async with client.acquire_connection() as conn, conn.transaction():
             await conn.execute(SESSION)
-            scope = ctx.scope
-            if scope.member_sql is not None:
-                await conn.execute(
-                    f"CREATE TEMP TABLE {MEMBERS} (contact_id bigint) ON COMMIT DROP"
-                )
-                await conn.execute(
-                    f"INSERT INTO {MEMBERS} SELECT contact_id FROM ({scope.member_sql}) m",
-                    *scope.member_params,
-                )
-                await conn.execute(f"ANALYZE {MEMBERS}")
-                scope = scope.materialized()
-            own = replace(ctx, scope=scope)
+            own = ctx
+            if ctx.scope.member_sql is not None:
+                own = replace(ctx, scope=await _materialize(conn, ctx.scope))
             while queue:
                 i = queue.pop(0)
                 results[i] = await jobs[i](conn, own)
@@ -147,12 +134,12 @@ async def run_jobs(
 
 async def _materialize(conn: Any, scope: Scope) -> Scope:
     """Write the member set into this transaction's temp table; the scope reading it."""
-    await conn.execute(f"CREATE TEMP TABLE {MEMBERS} (contact_id bigint) ON COMMIT DROP")
+    await conn.execute(f"CREATE TEMP TABLE {MEMBERS_TABLE} (contact_id bigint) ON COMMIT DROP")
     await conn.execute(
-        f"INSERT INTO {MEMBERS} SELECT contact_id FROM ({scope.member_sql}) m",
+        f"INSERT INTO {MEMBERS_TABLE} SELECT contact_id FROM ({scope.member_sql}) m",
         *scope.member_params,
     )
-    await conn.execute(f"ANALYZE {MEMBERS}")  # row count and distinct ids: good join plans
+    await conn.execute(f"ANALYZE {MEMBERS_TABLE}")  # row count and distinct ids: good join plans
     return scope.materialized()
 
 
