@@ -50,10 +50,18 @@ class Requires(BasePermission):
         raise Forbidden(self.message or "")
 
 
-def requires(perm: Perm | None) -> list[PermissionExtension]:
-    """Field extensions guarding a field: authenticated, and holding `perm` if given."""
+def requires(perm: Perm | None, *, fail_silently: bool = False) -> list[PermissionExtension]:
+    """Field extensions guarding a field: authenticated, and holding `perm` if given.
+
+    With `fail_silently`, a caller lacking `perm` reads null (or an empty list) instead
+    of getting FORBIDDEN, e.g. for personal data inside a list of contacts.
+    """
     permission = IsAuthenticated() if perm is None else Requires(perm)
-    return [PermissionExtension(permissions=[permission], use_directives=False)]
+    return [
+        PermissionExtension(
+            permissions=[permission], use_directives=False, fail_silently=fail_silently
+        )
+    ]
 
 
 def required_permission(extensions: list[Any]) -> tuple[bool, Perm | None]:
