@@ -110,16 +110,21 @@ async def update_user(
     if errors:
         raise InvalidInput(errors)
     before = await _snapshot(user)
+    changes: dict[str, object] = {}
+    if display_name is not None:
+        changes["display_name"] = display_name
+    if email is not None:
+        changes["email"] = email or None
+    if new_profile is not None:
+        changes["profile_id"] = new_profile.id
+    if is_active is not None:
+        changes["is_active"] = is_active
     async with in_transaction():
-        if display_name is not None:
-            user.display_name = display_name
-        if email is not None:
-            user.email = email or None
-        if new_profile is not None:
-            user.profile = new_profile
-        if is_active is not None:
-            user.is_active = is_active
-        await user.save()
+        # only the changed columns: a full save would overwrite a concurrent token_version bump
+        for name, value in changes.items():
+            setattr(user, name, value)
+        if changes:
+            await user.save(update_fields=[*changes, "updated_at"])
         if is_active is False or new_profile is not None:
             await auth.invalidate_tokens(user.id)
         after = await _snapshot(user)
