@@ -29,6 +29,8 @@ def render_panel_svg(panel: Panel, *, width: float = 8.0, height: float = 4.5) -
         figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
         FigureCanvasSVG(figure)
         axes = figure.add_subplot()
+        if len(panel.series) > 10:  # the default cycle repeats after 10 colours
+            axes.set_prop_cycle(color=matplotlib.colormaps["tab20"].colors)
         axes.set_title(_text(panel.title))
         series = [s for s in panel.series if s.points]
         if not series:
@@ -50,13 +52,15 @@ def _pie(axes, panel: Panel) -> None:
     if not points:
         axes.set_axis_off()
         return
-    axes.pie(
+    total = sum(p.value for p in points)
+    wedges, _texts, _numbers = axes.pie(
         [p.value for p in points],
-        labels=[_text(p.label) for p in points],
-        autopct="%1.1f%%",
+        autopct=lambda pct: f"{pct:.1f}%" if pct >= 4 else "",  # thin slices: legend only
         startangle=90,
         counterclock=False,
     )
+    labels = [f"{_text(p.label)} ({100 * p.value / total:.1f}%)" for p in points]
+    axes.legend(wedges, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     axes.set_aspect("equal")
 
 
@@ -94,8 +98,8 @@ def _bars(axes, panel: Panel) -> None:
 def _finish(axes, panel: Panel) -> None:
     axes.set_ylabel(_text(panel.unit))
     axes.grid(axis="y", alpha=0.3)
-    if len(panel.series) > 1:
-        axes.legend(fontsize=8, ncols=1 + len(panel.series) // 12)
+    if len(panel.series) > 1:  # beside the plot: many series would cover it
+        axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
 
 
 def _text(value: str) -> str:
