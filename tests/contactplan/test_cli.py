@@ -144,3 +144,14 @@ def test_worker_reports_unreachable_redis(service_env):
     assert result.returncode == 1
     assert f"Redis at {url} does not answer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unusable_data_dir_is_reported(tmp_path, service_env):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    env = service_env | {"DATA_DIR": str(not_a_folder / "data")}
+    env.pop("DATABASE_URL")
+    result = run_cli("migrate", env=env)
+    assert result.returncode == 1
+    assert "could not start the embedded PostgreSQL/Redis under DATA_DIR=" in result.stderr
+    assert "Traceback" not in result.stderr

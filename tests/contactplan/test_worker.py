@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from actors.broker import BrokerNotReady, DeclaredActor, setup_broker
+from actors.broker import BrokerNotReady, DeclaredActor, actor, current_broker, setup_broker
 from actors.ping import HEARTBEAT_KEY, PING_KEY, record_ping
 
 WAIT_SECONDS = 120.0
@@ -57,3 +57,30 @@ def test_actor_is_not_sent_before_a_broker_exists():
     )
     with pytest.raises(BrokerNotReady, match="setup_broker"):
         orphan.send()
+
+
+def test_setup_broker_is_idempotent_per_url(redis_url):
+    assert setup_broker(redis_url) is setup_broker(redis_url)
+    assert current_broker() is setup_broker(redis_url)
+
+
+def test_actor_declared_after_setup_is_bound_at_once(redis_url):
+    broker = setup_broker(redis_url)
+
+    @actor(actor_name="contactplan_test_late_actor", queue_name="contactplan_test")
+    def late(value: int) -> int:
+        return value * 2
+
+    assert late.bound.broker is broker
+    assert late.bound.queue_name == "contactplan_test"
+    assert late(21) == 42  # calling the declared actor runs the function itself
+
+
+def test_sent_message_waits_in_redis_for_a_worker(redis_url, redis):
+    setup_broker(redis_url)
+    token = uuid.uuid4().hex
+
+    message = record_ping.send(token)
+
+    stored = redis.hget("dramatiq:default.msgs", message.options["redis_message_id"])
+    assert stored is not None and token.encode() in stored
