@@ -19,7 +19,10 @@ from segmentation.dashboards.model import Dashboard, DashboardError, DashboardOp
 from segmentation.dashboards.sql import MEMBERS_TABLE, CompiledSql, Scope
 
 # Per transaction: no JIT (compiling costs more than it saves here); room to hash grouping sets.
-SESSION = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL hash_mem_multiplier = 4"
+SESSION = (
+    "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL hash_mem_multiplier = 4;"
+    " SET LOCAL statement_timeout = '120s'"  # a runaway panel must not hold the database
+)
 
 MAX_BUCKETS = 1000  # time buckets of the event panels
 
