@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from tortoise import connections
 
-from models import ApiKey, User
+from models import User
 from permissions.apikeys import KEY_PREFIX, key_matches, split_api_key
 from permissions.audit import record_audit
 from permissions.errors import InputError, Unauthenticated
 from permissions.passwords import hash_password, needs_rehash, verify_password
-from permissions.principal import Principal, principal_for_api_key, principal_for_user
+from permissions.principal import Principal, load_api_key, load_user
 from permissions.throttle import clear_failures, is_locked, record_failure
 from permissions.tokens import TokenError, issue_token, read_token
 
@@ -49,28 +49,27 @@ async def authenticate(settings: Settings, authorization: str | None) -> Princip
         claims = read_token(settings.secret_key, credential)
     except TokenError as exc:
         raise Unauthenticated(str(exc)) from exc
-    user = await User.get_or_none(id=claims.user_id)
-    if user is None or not user.is_active or user.token_version != claims.token_version:
+    loaded = await load_user(claims.user_id)
+    if loaded is None or not loaded.is_active or loaded.token_version != claims.token_version:
         raise Unauthenticated("Token is no longer valid; log in again.")
-    return await principal_for_user(user)
+    return loaded.principal
 
 
 async def _authenticate_api_key(key: str) -> Principal:
     parts = split_api_key(key)
-    record = await ApiKey.get_or_none(prefix=parts[0]) if parts else None
-    if record is None or parts is None or not key_matches(parts[1], record.key_hash):
+    loaded = await load_api_key(parts[0]) if parts else None
+    if loaded is None or parts is None or not key_matches(parts[1], loaded.key_hash):
         raise Unauthenticated("Invalid API key.")
-    if record.revoked_at is not None:
+    if loaded.revoked_at is not None:
         raise Unauthenticated("API key revoked.")
-    creator = await User.get(id=record.created_by_id)  # type: ignore[attr-defined]
-    if not creator.is_active:
+    if not loaded.creator_active:
         raise Unauthenticated("API key's creator is deactivated.")
-    await connections.get("default").execute_query(
-        "UPDATE api_key SET last_used_at = now() WHERE id = $1"
-        " AND (last_used_at IS NULL OR last_used_at < now() - $2::interval)",
-        [record.id, LAST_USED_RESOLUTION],
-    )
-    return await principal_for_api_key(record, creator)
+    now = datetime.now(UTC)
+    if loaded.last_used_at is None or loaded.last_used_at < now - LAST_USED_RESOLUTION:
+        await connections.get("default").execute_query(
+            "UPDATE api_key SET last_used_at = now() WHERE id = $1", [loaded.principal.api_key_id]
+        )
+    return loaded.principal
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,11 @@ async def login(
     token, expires = issue_token(
         settings.secret_key, user.id, user.token_version, settings.token_ttl_seconds
     )
-    principal = await principal_for_user(user)
-    await record_audit(principal, "login", "user", user.id, request_id=request_id)
+    loaded = await load_user(user.id)
+    principal = loaded.principal if loaded else None
+    await record_audit(
+        principal, "login", "user", user.id, request_id=request_id, actor=user.username
+    )
     return LoginResult(token=token, expires_at=datetime.fromtimestamp(expires, UTC), user=user)
 
 
