@@ -16,23 +16,25 @@ import asyncio
 import os
 import statistics
 import time
-from datetime import timedelta
 
 from tortoise import Tortoise, connections
 
 from bench.datagen import REFERENCE_TIME
 from contactplan.db import tortoise_config
+from segmentation import compile_for_database, count_members
 from segmentation.dashboards import DashboardCache, DashboardOptions, compute_dashboard
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/contactplan_bench"
 
 # A segment like the ones users build: Italians who bought in the last 90 days.
-SEGMENT_SQL = """
-SELECT c.id AS contact_id FROM contact c
-WHERE c.database_id = $1::int AND c.country = $2::text
-  AND EXISTS (SELECT 1 FROM event e
-              WHERE e.contact_id = c.id AND e.event_type_id = $3::int
-                AND e.occurred_at >= $4::timestamptz)"""
+SEGMENT = {
+    "root": {
+        "and": [
+            {"contact": {"conditions": [{"field": "country", "op": "eq", "value": "IT"}]}},
+            {"event": {"type": "purchase", "window": {"last": {"amount": 90, "unit": "day"}}}},
+        ]
+    }
+}
 
 
 async def _timed(label: str, repeat: int, run) -> list[float]:
@@ -67,12 +69,9 @@ async def bench(database_url: str, redis_url: str, name: str, repeat: int, paral
             f"database {name!r}: {rows[0]['contacts']:,} contacts, {rows[0]['events']:,} events;"
             f" {parallel} connections; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
-        purchase = await db.execute_query_dict(
-            "SELECT id FROM catalog_event_type WHERE database_id = $1 AND key = 'purchase'",
-            [database_id],
-        )
         as_of = REFERENCE_TIME
-        members = (SEGMENT_SQL, [database_id, "IT", purchase[0]["id"], as_of - timedelta(days=90)])
+        members = await compile_for_database(SEGMENT, database_id, as_of)
+        print(f"segment: {await count_members(members):,} members (Italians who bought lately)")
         options = DashboardOptions()
         for label, scope, segment_id in (
             ("whole database", None, None),
@@ -83,6 +82,7 @@ async def bench(database_url: str, redis_url: str, name: str, repeat: int, paral
                 return compute_dashboard(
                     database_id, scope, as_of=as_of, options=options, cache=cache,
                     segment_id=segment_id, force=force, max_parallel=parallel,
+                    definition=SEGMENT if segment_id else None,
                 )  # fmt: skip
 
             await _timed(f"{label}: cold", repeat, run)
