@@ -265,3 +265,28 @@ async def test_secrets_never_reach_the_logs(gql, accounts, caplog) -> None:
     assert TEST_PASSWORD not in text
     assert secret not in text
     assert TEST_SECRET_KEY not in text
+
+
+async def test_api_key_last_use_is_written_at_most_once_a_minute(gql, accounts) -> None:
+    key, secret = await _api_key(accounts)
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    await ApiKey.filter(id=key.id).update(last_used_at=long_ago)
+    await gql.execute(ME, token=secret)
+    await key.refresh_from_db()
+    first_use = key.last_used_at
+    assert first_use > long_ago
+    await gql.execute(ME, token=secret)
+    await key.refresh_from_db()
+    assert key.last_used_at == first_use
+
+
+async def test_reactivation_does_not_revive_old_tokens(gql, accounts) -> None:
+    guest = accounts.users["GUEST"]
+    deactivate = "mutation($id: ID!, $on: Boolean!) { updateUser(id: $id, input: {isActive: $on})"
+    deactivate += " { user { isActive } } }"
+    for active in (False, True):
+        await gql.execute(
+            deactivate, {"id": str(guest.id), "on": active}, token=accounts.token["ADMIN"]
+        )
+    assert codes(await gql.execute(ME, token=accounts.token["GUEST"])) == ["UNAUTHENTICATED"]
+    assert (await gql.login("guest"))["token"]
