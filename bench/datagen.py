@@ -130,7 +130,9 @@ async def _drop_existing(
         await conn.execute("DELETE FROM contact_database WHERE id = $1", database_id)
 
 
-async def _create_catalog(database_url: str, name: str, timezone: str) -> tuple[int, dict]:
+async def _create_catalog(
+    database_url: str, name: str, timezone: str
+) -> tuple[int, dict[str, int]]:
     """The database with the standard catalog and CUSTOM_FIELDS; its id and event type ids.
 
     Uses a Tortoise context of its own, so it works whether or not the caller initialised
@@ -221,15 +223,23 @@ async def _load(
 
     pending = await start(0) if chunks else None
     events_total = 0
-    for chunk_no in range(chunks):
-        contact_rows, event_rows = await pending
-        pending = await start(chunk_no + 1) if chunk_no + 1 < chunks else None
-        await conn.copy_records_to_table(
-            "contact", records=contact_rows, columns=list(CONTACT_COLUMNS)
-        )
-        await conn.copy_records_to_table("event", records=event_rows, columns=list(EVENT_COLUMNS))
-        events_total += len(event_rows)
-        bar.update(chunk_no * CHUNK_CONTACTS + len(contact_rows), events_total)
+    try:
+        for chunk_no in range(chunks):
+            contact_rows, event_rows = await pending
+            pending = await start(chunk_no + 1) if chunk_no + 1 < chunks else None
+            await conn.copy_records_to_table(
+                "contact", records=contact_rows, columns=list(CONTACT_COLUMNS)
+            )
+            await conn.copy_records_to_table(
+                "event", records=event_rows, columns=list(EVENT_COLUMNS)
+            )
+            events_total += len(event_rows)
+            bar.update(chunk_no * CHUNK_CONTACTS + len(contact_rows), events_total)
+    finally:
+        if pending is not None:
+            # A COPY failed: let the generating thread finish before the caller rolls back.
+            with contextlib.suppress(BaseException):
+                await pending
     for index_name, sql in indexes:
         bar.phase(f"index {index_name}")
         await conn.execute(sql)
