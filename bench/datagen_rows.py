@@ -2,8 +2,9 @@
 
 Everything drawn here comes from `random.Random` seeded by (seed, chunk number), and every
 time is an offset from the fixed `REFERENCE_TIME`, so the same seed and chunk give the same
-rows on every run (CPython's Mersenne Twister; see the pinned digest in the tests). Rows are tuples in the column order of `CONTACT_COLUMNS` and
-`EVENT_COLUMNS`, ready for a binary COPY.
+rows on every run (CPython's Mersenne Twister; see the pinned digest in the tests).
+Rows are tuples in the column order of `CONTACT_COLUMNS` and `EVENT_COLUMNS`, ready for a
+binary COPY.
 """
 
 from __future__ import annotations
