@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
 import pytest
 from tortoise import connections
 
@@ -185,3 +186,17 @@ async def test_a_compiled_segment_is_a_member_set():
 
     assert values(dashboard.panel("country")) == {"FR": 1, "IT": 1}
     assert values(dashboard.panel("gender")) == {"F": 2}
+
+
+async def test_a_failing_member_set_raises_and_leaves_the_pool_usable():
+    database = await new_database()
+    await add_contact(database, country="IT")
+    broken = ("SELECT id / 0 AS contact_id FROM contact WHERE database_id = $1::int", [database.id])
+    members = ("SELECT id AS contact_id FROM contact WHERE database_id = $1::int", [database.id])
+
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await compute_dashboard(database.id, broken, as_of=utc(2025, 1, 1), max_parallel=4)
+    # The same pooled connections make their temp table again: the failed one was dropped.
+    dashboard = await compute_dashboard(database.id, members, as_of=utc(2025, 1, 1), max_parallel=4)
+
+    assert values(dashboard.panel("country")) == {"IT": 1}

@@ -169,3 +169,22 @@ async def test_an_unknown_field_is_named_by_its_position():
 
     assert (error.value.path, error.value.code) == ("fieldKeys[1]", "not_found")
     assert "shoe_size" in error.value.message
+
+
+async def test_a_segment_field_distribution_counts_members_only():
+    database = await new_database()
+    await attribute_field(database, "points", DataType.INTEGER)
+    for points, country in ((1, "IT"), (2, "IT"), (50, "FR")):
+        await add_contact(database, country=country, attributes={"points": points})
+    members = (
+        "SELECT id AS contact_id FROM contact WHERE database_id = $1::int AND country = $2::text",
+        [database.id, "IT"],
+    )
+    options = DashboardOptions(field_keys=("points", "country"))
+
+    dashboard = await compute_dashboard(
+        database.id, members, as_of=utc(2025, 3, 1), options=options
+    )
+
+    assert values(dashboard.panel("field:points")) == {"1": 1, "2": 1}
+    assert values(dashboard.panel("field:country")) == {"IT": 2}
