@@ -61,9 +61,10 @@ class CompiledSegment:
     params: list[Any]
     database_id: int
     as_of: dt.datetime
-    from_sql: str = ""  # `contact c LEFT JOIN ...` of the condition tree (for explain)
-    where_sql: str = ""
+    # For explain: `contact c LEFT JOIN ...` with every node's truth as a column, own params.
+    explain_from: str = ""
     explain_items: tuple[ExplainItem, ...] = field(default_factory=tuple)
+    explain_params: list[Any] = field(default_factory=list)
 
 
 def compile_definition(
@@ -73,16 +74,21 @@ def compile_definition(
     ctx = EvalContext(as_of, catalog.timezone)
     params = Params()
     compiler = _Compiler(catalog, ctx, segment.references, params)
-    db_param = params.add(catalog.database_id, "integer")
-    sql, from_sql, where_sql = compiler.statement(segment.definition, db_param)
+    sql, _ = compiler.statement(segment.definition, params.add(catalog.database_id, "integer"))
+    # A second pass for explain also inlines referenced segments that have a refinement.
+    explain_params = Params()
+    explainer = _Compiler(catalog, ctx, segment.references, explain_params, explain_mode=True)
+    explainer.statement(
+        Definition(segment.definition.root), explain_params.add(catalog.database_id, "integer")
+    )
     return CompiledSegment(
         sql=sql,
         params=params.values,
         database_id=catalog.database_id,
         as_of=as_of,
-        from_sql=from_sql,
-        where_sql=where_sql,
-        explain_items=tuple(compiler.explain),
+        explain_from=" ".join(["contact c", *explainer.joins]),
+        explain_items=tuple(explainer.explain),
+        explain_params=explain_params.values,
     )
 
 
@@ -162,7 +168,9 @@ class _Compiler:
         params: Params,
         prefix: str = "",
         counter: list[int] | None = None,
+        explain_mode: bool = False,
     ) -> None:
+        self.explain_mode = explain_mode
         self.catalog = catalog
         self.ctx = ctx
         self.references = references
@@ -177,14 +185,15 @@ class _Compiler:
         return f"{stem}{self.counter[0]}"
 
     # -- statement -----------------------------------------------------------------------
-    def statement(self, definition: Definition, db_param: str) -> tuple[str, str, str]:
+    def statement(self, definition: Definition, db_param: str) -> tuple[str, str]:
+        """(the statement, its FROM clause)."""
         where = self.node(definition.root)
         from_sql = " ".join(["contact c", *self.joins])
-        where_sql = f"c.database_id = {db_param} AND {where}"
-        sql = f"SELECT c.id AS contact_id FROM {from_sql} WHERE {where_sql}"
+        sql = f"SELECT c.id AS contact_id FROM {from_sql} WHERE c.database_id = {db_param}"
+        sql += f" AND {where}"
         if definition.refine is not None:
             sql = self.refine(sql, definition.refine)
-        return sql, from_sql, where_sql
+        return sql, from_sql
 
     def refine(self, base: str, refine: Refine) -> str:
         metric_sql = self.metric(refine.metric)
@@ -357,16 +366,21 @@ class _Compiler:
     def segment_ref(self, node: SegmentRef) -> str:
         definition = self.references[node.segment_id]
         prefix = f"{self.prefix}{node.path}>"
-        if definition.refine is None:
-            inner = _Compiler(self.catalog, self.ctx, self.references, self.p, prefix, self.counter)
-            sql = inner.node(definition.root)
-            self.joins += inner.joins
-            self.explain += inner.explain
-        else:
-            inner = _Compiler(self.catalog, self.ctx, self.references, self.p, prefix, self.counter)
+
+        def inner() -> _Compiler:
+            return _Compiler(
+                self.catalog, self.ctx, self.references, self.p, prefix, self.counter,
+                self.explain_mode,
+            )  # fmt: skip
+
+        if definition.refine is None or self.explain_mode:
+            inline = inner()
+            sql = inline.node(definition.root)
+            self.joins += inline.joins
+            self.explain += inline.explain
+        if definition.refine is not None:
             db_param = self.p.add(self.catalog.database_id, "integer")
-            sub, _, _ = inner.statement(definition, db_param)
-            self.explain += inner.explain
+            sub, _ = inner().statement(definition, db_param)
             sql = f"({self.join_set(sub)}.contact_id IS NOT NULL)"
         return sql if node.include else f"(NOT {sql})"
 

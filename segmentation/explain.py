@@ -31,16 +31,19 @@ async def explain_contact(
     compiled: CompiledSegment, contact_id: int, *, conn: Any = None
 ) -> Explanation | None:
     """Evaluate every node of the compiled tree for one contact (None: no such contact here)."""
-    n = len(compiled.params)
-    contact = f"${n + 1}::bigint"
+    n = len(compiled.explain_params)
     columns = [f"{item.sql} AS n{i}" for i, item in enumerate(compiled.explain_items)]
-    member = f"EXISTS (SELECT 1 FROM ({compiled.sql}) m WHERE m.contact_id = {contact})"
-    sql = (
-        f"SELECT {', '.join([f'{member} AS member', *columns])} FROM {compiled.from_sql}"
-        f" WHERE c.database_id = $1 AND c.id = {contact}"
+    truths = (
+        f"SELECT {', '.join(['c.id', *columns])} FROM {compiled.explain_from}"
+        f" WHERE c.database_id = $1 AND c.id = ${n + 1}::bigint"
+    )
+    member = (
+        f"SELECT EXISTS (SELECT 1 FROM ({compiled.sql}) m"
+        f" WHERE m.contact_id = ${len(compiled.params) + 1}::bigint)"
     )
     async with connection(conn) as c:
-        row = await c.fetchrow(sql, *compiled.params, contact_id)
+        row = await c.fetchrow(truths, *compiled.explain_params, contact_id)
+        is_member = await c.fetchval(member, *compiled.params, contact_id)
     if row is None:
         return None
     nodes = [
@@ -48,4 +51,4 @@ async def explain_contact(
         for i, item in enumerate(compiled.explain_items)
     ]
     nodes.sort(key=lambda t: t.path)
-    return Explanation(contact_id, bool(row["member"]), nodes)
+    return Explanation(contact_id, bool(is_member), nodes)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segmentation.params import Params
-from segmentation.values import SCALARS, EvalContext, to_date
+from segmentation.values import SCALARS, EvalContext, is_relative, to_date
 
 ALL = frozenset(
     {"string", "integer", "decimal", "boolean", "date", "datetime", "enum", "string_list"}
@@ -74,7 +74,8 @@ def _two(raw: Any, data_type: str, ctx: EvalContext, enum_values: Sequence[str])
     if not isinstance(raw, list) or len(raw) != 2:
         raise ValueError("expected a list of two values [from, to]")
     low, high = (_scalar(item, data_type, ctx, enum_values) for item in raw)
-    if low > high:
+    # Literal bounds must be in order; relative ones may cross at some as-of (then: no match).
+    if low > high and not any(is_relative(item) for item in raw):
         raise ValueError("the first value must not be greater than the second")
     return low, high
 

@@ -166,6 +166,8 @@ class _Reference:
         for cond in conditions:
             value, data_type = self.prop(et, event, cond.key)
             results.append(self.condition(value, data_type, cond))
+        if not results:
+            return True  # no conditions: every event of the type counts
         return all(results) if match == "all" else any(results)
 
     def compare(self, value: Any, op_name: str, raw: Any, data_type: str) -> bool:
@@ -221,14 +223,13 @@ class _Reference:
 
     def segment_ref(self, node: SegmentRef, contact: dict) -> bool:
         definition = self.references[node.segment_id]
-        if definition.refine is None:
-            saved = self.prefix
-            self.prefix = f"{saved}{node.path}>"
-            try:
-                hit = self.node(definition.root, contact)
-            finally:
-                self.prefix = saved
-        else:
+        saved = self.prefix
+        self.prefix = f"{saved}{node.path}>"
+        try:
+            hit = self.node(definition.root, contact)  # explain shows the inner tree either way
+        finally:
+            self.prefix = saved
+        if definition.refine is not None:
             if node.segment_id not in self.ref_members:
                 record, self.record = self.record, None
                 self.ref_members[node.segment_id] = self.members(definition)

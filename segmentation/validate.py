@@ -29,7 +29,7 @@ from segmentation.tree import (
     Window,
     walk,
 )
-from segmentation.values import EvalContext, to_date
+from segmentation.values import EvalContext, is_relative, to_date
 
 # segment id -> its stored JSON definition, or None when it does not exist in this database
 ResolveSegment = Callable[[int], Awaitable[Any | None]]
@@ -191,7 +191,8 @@ class _Checker:
                 days[key] = to_date(raw, self.ctx)
             except ValueError as exc:
                 self.error(f"{window.path}.{sub}", str(exc), "invalid_value")
-        if window.kind == "between" and len(days) == 2 and days["from"] > days["to"]:
+        literal = not is_relative(window.start) and not is_relative(window.end)
+        if window.kind == "between" and len(days) == 2 and literal and days["from"] > days["to"]:
             self.error(f"{window.path}.between", "'from' is after 'to'", "invalid_value")
 
 

@@ -202,3 +202,8 @@ def window_bounds(
     if kind == "before" and end is not None:
         high = ctx.midnight(to_date(end, ctx))
     return low, high, False
+
+
+def is_relative(raw: Any) -> bool:
+    """Whether a JSON value is a relative date/time (its date depends on the as-of time)."""
+    return isinstance(raw, dict) and "relative" in raw
