@@ -387,10 +387,8 @@ class _Compiler:
     def sample(self, node: Sample) -> str:
         bucket = sample_bucket_sql("c.id", self.p.add(node.seed, "text"))
         n = self.p.add(node.buckets, "bigint")
-        return (
-            f"({bucket} % {n} >= {self.p.add(node.start, 'bigint')}"
-            f" AND {bucket} % {n} < {self.p.add(node.end, 'bigint')})"
-        )
+        start, end = self.p.add(node.start, "bigint"), self.p.add(node.end, "bigint")
+        return f"int8range({start}, {end}) @> ({bucket} % {n})"  # one md5 per contact
 
 
 def sample_bucket_sql(id_sql: str, seed_param: str) -> str:
