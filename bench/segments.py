@@ -24,6 +24,7 @@ from tortoise import Tortoise
 from bench.datagen import REFERENCE_TIME, generate
 from contactplan.db import credentials_from_url, tortoise_config
 from segmentation import Catalog, compile_definition, load_catalog, prepare_segment
+from segmentation.compile import sample_bucket_sql, seed_number
 from segmentation.values import EvalContext
 
 AS_OF = REFERENCE_TIME
@@ -60,6 +61,8 @@ BIG_SPENDERS = {
         "aggregate": {"fn": "sum", "op": "gt", "value": 500},
     }
 }
+# The same 32-bit hash the compiler uses for samples, written out with the seed as a literal.
+CONTROL_BUCKET = sample_bucket_sql("c.id", str(seed_number("ctl")))
 SEGMENTS = {1: {"root": ITALIAN_WOMEN}, 2: {"root": BIG_SPENDERS}}
 
 SHAPES = [
@@ -182,7 +185,7 @@ SHAPES = [
         " AND c.country = 'IT' AND c.consent_email) OR c.id IN (SELECT e.contact_id FROM event e"
         " WHERE e.event_type_id = $2 AND e.occurred_at >= $3"
         " AND e.occurred_at <= $4 GROUP BY e.contact_id HAVING sum(e.value) > 500))"
-        " AND ('x' || substr(md5('ctl:' || c.id::text), 1, 8))::bit(32)::bigint % 100 >= 10",
+        f" AND {CONTROL_BUCKET} % 100 >= 10",
         ("purchase",),
         window_days=90,
     ),

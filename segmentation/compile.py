@@ -10,6 +10,7 @@ Identifiers come only from the catalog and fixed code; every value is a bind par
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -385,15 +386,27 @@ class _Compiler:
         return sql if node.include else f"(NOT {sql})"
 
     def sample(self, node: Sample) -> str:
-        bucket = sample_bucket_sql("c.id", self.p.add(node.seed, "text"))
+        bucket = sample_bucket_sql("c.id", self.p.add(seed_number(node.seed), "bigint"))
         n = self.p.add(node.buckets, "bigint")
         start, end = self.p.add(node.start, "bigint"), self.p.add(node.end, "bigint")
-        return f"int8range({start}, {end}) @> ({bucket} % {n})"  # one md5 per contact
+        return f"int8range({start}, {end}) @> ({bucket} % {n})"
+
+
+_MIX = 73244475  # 0x45d9f3b: a 32-bit integer hash (two multiply-xorshift rounds)
+_M32 = 4294967296
+
+
+def seed_number(seed: str) -> int:
+    """A sample's text seed as a 32-bit number (computed once, bound as a parameter)."""
+    return int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16)
 
 
 def sample_bucket_sql(id_sql: str, seed_param: str) -> str:
-    """The first 32 bits of md5(seed:id) as a non-negative bigint (see reference.sample_hash)."""
-    return f"('x' || substr(md5({seed_param} || ':' || {id_sql}::text), 1, 8))::bit(32)::bigint"
+    """A cheap 32-bit hash of (contact id, seed); `reference.sample_hash` is the same in Python."""
+    x = f"(({id_sql} % {_M32} + {seed_param}) % {_M32})"
+    for _ in range(2):
+        x = f"((({x} # ({x} >> 16)) * {_MIX}) % {_M32})"
+    return f"({x} # ({x} >> 16))"
 
 
 def _kind(node: Node) -> str:

@@ -8,13 +8,13 @@ table and the value resolution, so the two differ only in how they are evaluated
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from segmentation.catalog import Catalog, EventTypeInfo
+from segmentation.compile import seed_number
 from segmentation.operators import OPERATORS
 from segmentation.tree import (
     VALUE_PROPERTY,
@@ -47,8 +47,11 @@ class Dataset:
 
 
 def sample_hash(seed: str, contact_id: int) -> int:
-    """First 32 bits of md5(seed:id), as the SQL's `sample_bucket_sql`."""
-    return int(hashlib.md5(f"{seed}:{contact_id}".encode()).hexdigest()[:8], 16)  # noqa: S324
+    """The 32-bit hash of (contact id, seed) of `compile.sample_bucket_sql`."""
+    x = (contact_id % 2**32 + seed_number(seed)) % 2**32
+    for _ in range(2):
+        x = ((x ^ (x >> 16)) * 73244475) % 2**32
+    return x ^ (x >> 16)
 
 
 def evaluate(
