@@ -134,11 +134,15 @@ def property_sql(et: EventTypeInfo, key: str, params: Params) -> tuple[str, str]
     return json_typed(f"e.properties -> {params.add(key, 'text')}", data_type), data_type
 
 
-def condition_sql(expr: str, data_type: str, cond: Condition, enum_values, p, ctx) -> str:
-    """A condition as a two-valued boolean (NULL never matches)."""
+def condition_sql(
+    expr: str, data_type: str, cond: Condition, enum_values, p, ctx, two_valued: bool = True
+) -> str:
+    """A condition; NULL never matches. Where no NOT is above it, NULL already acts as false
+    (WHERE / FILTER / AND / OR), so the COALESCE that would hide it from indexes is left out."""
     op = OPERATORS[cond.op]
     prepared = op.prepare(cond.value, data_type, ctx, enum_values)
-    return f"COALESCE({op.sql(expr, prepared, data_type, p, ctx)}, false)"
+    sql = op.sql(expr, prepared, data_type, p, ctx)
+    return f"COALESCE({sql}, false)" if two_valued else f"({sql})"
 
 
 def zero_events_match(rule: EventRule, ctx: EvalContext) -> bool:
@@ -172,6 +176,7 @@ class _Compiler:
         explain_mode: bool = False,
     ) -> None:
         self.explain_mode = explain_mode
+        self.negations = 0  # NOTs above the node being compiled
         self.catalog = catalog
         self.ctx = ctx
         self.references = references
@@ -230,13 +235,20 @@ class _Compiler:
         joiner = " AND " if node.op == "and" else " OR "
         return "(" + joiner.join(self.node(child) for child in node.children) + ")"
 
+    def negated(self, node: Node) -> str:
+        self.negations += 1
+        try:
+            return self.node(node)
+        finally:
+            self.negations -= 1
+
     def negation(self, node: Not) -> str:
-        return f"(NOT {self.node(node.child)})"
+        return f"(NOT {self.negated(node.child)})"
 
     def sequence(self, node: Sequence) -> str:
         acc = self.node(node.first)
         for step in node.steps:
-            item = self.node(step.node)
+            item = self.negated(step.node) if step.join == "except" else self.node(step.node)
             acc = {
                 "and": f"({acc} AND {item})",
                 "or": f"({acc} OR {item})",
@@ -248,8 +260,10 @@ class _Compiler:
         parts = []
         for cond in node.conditions:
             f = self.catalog.fields[cond.key]
+            two_valued = self.explain_mode or self.negations > 0
+            expr = field_sql(f, self.p)
             sql = condition_sql(
-                field_sql(f, self.p), f.data_type, cond, f.enum_values, self.p, self.ctx
+                expr, f.data_type, cond, f.enum_values, self.p, self.ctx, two_valued
             )
             self.explain.append(ExplainItem(self.prefix + cond.path, "condition", sql))
             parts.append(sql)
@@ -280,7 +294,7 @@ class _Compiler:
         parts = []
         for cond in conditions:
             expr, data_type = property_sql(et, cond.key, self.p)
-            parts.append(condition_sql(expr, data_type, cond, (), self.p, self.ctx))
+            parts.append(condition_sql(expr, data_type, cond, (), self.p, self.ctx, False))
         return "(" + (" AND " if match == "all" else " OR ").join(parts) + ")"
 
     def event_rule(self, node: EventRule) -> str:
@@ -376,6 +390,7 @@ class _Compiler:
 
         if definition.refine is None or self.explain_mode:
             inline = inner()
+            inline.negations = self.negations + (0 if node.include else 1)
             sql = inline.node(definition.root)
             self.joins += inline.joins
             self.explain += inline.explain

@@ -176,6 +176,8 @@ def _like(kind: str, negate: bool) -> tuple[Callable, Callable]:
 
 
 def _eq_sql(expr: str, values: list, t: str, p: Params, ctx: EvalContext) -> str:
+    if len(values) == 1:  # plain = lets the planner use statistics and indexes
+        return f"{expr} = {p.add(values[0], _pg(t))}"
     return f"{expr} = ANY({p.add(values, _pg(t) + '[]')})"
 
 

@@ -143,4 +143,4 @@ async def test_values_are_bound_never_inlined() -> None:
     )
     compiled = compile_definition(segment, CATALOG, dt.datetime.now(dt.UTC))
     assert nasty not in compiled.sql
-    assert [nasty] in compiled.params
+    assert nasty in compiled.params
