@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,18 @@ class RequestContext:
     request: Any = None
     response: Any = None
     loaders: Loaders = field(default_factory=Loaders)
+    _named_loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+
+    def loader(self, name: str, load_fn: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader:
+        """This request's DataLoader called `name`, made from `load_fn` on first use.
+
+        Domain modules keep their batch functions next to their resolvers:
+        `await ctx.loader("segment_plans", plans_by_segment).load(segment.id)`.
+        """
+        existing = self._named_loaders.get(name)
+        if existing is None:
+            existing = self._named_loaders[name] = DataLoader(load_fn=load_fn)
+        return existing
 
 
 def parse_id(value: object, what: str) -> int:

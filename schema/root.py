@@ -19,6 +19,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 
 from permissions.classes import required_permission
@@ -27,6 +28,7 @@ from permissions.names import Perm
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.audit import AuditQuery
 from schema.databases import DatabasesMutation, DatabasesQuery
+from schema.node import NodeQuery
 
 if TYPE_CHECKING:
     from strawberry.types import ExecutionContext
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("contactplan.graphql")
 
-QUERY_TYPES: list[type] = [AccountsQuery, DatabasesQuery, AuditQuery]
+QUERY_TYPES: list[type] = [NodeQuery, AccountsQuery, DatabasesQuery, AuditQuery]
 MUTATION_TYPES: list[type] = [AccountsMutation, DatabasesMutation]
 
 INTERNAL_ERROR_MESSAGE = "Internal server error"
@@ -44,11 +46,13 @@ INTERNAL_ERROR_MESSAGE = "Internal server error"
 def is_unexpected(error: GraphQLError) -> bool:
     """True for errors caused by a bug or an outage, which clients must not see in detail.
 
-    Parse and validation errors, RequestErrors (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND...)
-    and GraphQL errors raised on purpose are expected.
+    Parse and validation errors, RequestErrors (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND...),
+    malformed global ids and GraphQL errors raised on purpose are expected.
     """
     original = error.original_error
-    return original is not None and not isinstance(original, (RequestError, GraphQLError))
+    return original is not None and not isinstance(
+        original, (RequestError, GraphQLError, GlobalIDValueError)
+    )
 
 
 def _request_id(execution_context: ExecutionContext | None) -> str | None:
