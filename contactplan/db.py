@@ -62,6 +62,13 @@ def with_database(url: str, name: str) -> str:
 
 async def recreate_database(url: str, name: str) -> str:
     """Drop and create database `name` on the server of `url`; return its URL."""
+    await drop_database(url, name, create=True)
+    return with_database(url, name)
+
+
+async def drop_database(url: str, name: str, *, create: bool = False) -> None:
+    """Drop database `name` on the server of `url` (closing its sessions); then create it
+    again if `create`."""
     import asyncpg
 
     if not name.replace("_", "").isalnum():
@@ -69,7 +76,7 @@ async def recreate_database(url: str, name: str) -> str:
     conn = await asyncpg.connect(**credentials_from_url(url))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return with_database(url, name)

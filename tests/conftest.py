@@ -13,7 +13,7 @@ import pytest_asyncio
 from tortoise import Tortoise
 from tortoise.contrib.test import truncate_all_models
 
-from contactplan.db import migrate, recreate_database, tortoise_config
+from contactplan.db import drop_database, migrate, recreate_database, tortoise_config
 from contactplan.embedded import EmbeddedServices, start_postgres, start_redis
 
 TEST_DB_NAME = f"contactplan_test_{os.getpid()}"
@@ -44,6 +44,7 @@ def database_url(server_url: str) -> Iterator[str]:
     url = asyncio.run(recreate_database(server_url, TEST_DB_NAME))
     asyncio.run(migrate(url))
     yield url
+    asyncio.run(drop_database(server_url, TEST_DB_NAME))
 
 
 @pytest.fixture(scope="session")
