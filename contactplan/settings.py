@@ -29,6 +29,7 @@ class Settings:
     max_query_depth: int = 12  # MAX_QUERY_DEPTH
     max_aliases: int = 30  # MAX_ALIASES
     max_tokens: int = 2_000  # MAX_TOKENS
+    max_query_cost: int = 50_000  # MAX_QUERY_COST; estimated cost (schema/cost.py), 0: no limit
     max_tree_depth: int = 12  # SEGMENT_MAX_DEPTH
     max_tree_nodes: int = 200  # SEGMENT_MAX_NODES
     login_max_failures: int = 5  # LOGIN_MAX_FAILURES
@@ -63,6 +64,7 @@ class Settings:
             max_query_depth=number("MAX_QUERY_DEPTH", d.max_query_depth),
             max_aliases=number("MAX_ALIASES", d.max_aliases),
             max_tokens=number("MAX_TOKENS", d.max_tokens),
+            max_query_cost=number("MAX_QUERY_COST", d.max_query_cost),
             max_tree_depth=number("SEGMENT_MAX_DEPTH", d.max_tree_depth),
             max_tree_nodes=number("SEGMENT_MAX_NODES", d.max_tree_nodes),
             login_max_failures=number("LOGIN_MAX_FAILURES", d.login_max_failures),

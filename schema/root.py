@@ -27,6 +27,7 @@ from permissions.errors import RequestError
 from permissions.names import Perm
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.audit import AuditQuery
+from schema.cost import QueryCostLimiter
 from schema.databases import DatabasesMutation, DatabasesQuery
 from schema.node import NodeQuery
 
@@ -138,6 +139,8 @@ def build_schema(settings: Settings) -> ContactplanSchema:
         ValidationCache,
         MaskInternalErrors,
     ]
+    if settings.max_query_cost:  # after ValidationCache: prices only valid documents
+        extensions.append(lambda: QueryCostLimiter(max_cost=settings.max_query_cost))
     if not settings.introspection:
         extensions.insert(0, DisableIntrospection)
     schema = ContactplanSchema(
