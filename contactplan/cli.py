@@ -277,6 +277,19 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the GraphQL schema as SDL, or write it to --output."""
+    from pathlib import Path
+
+    from schema.export import schema_sdl, write_schema
+
+    if args.output:
+        print(f"wrote {write_schema(Path(args.output))}")
+    else:
+        sys.stdout.write(schema_sdl())
+    return 0
+
+
 def cmd_send_sink(args: argparse.Namespace, settings: Settings) -> int:
     """The development delivery platform (records what it receives)."""
     from actors.send_sink import run_send_sink
@@ -385,6 +398,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="contact database id the user may use (repeat for several)",
     )
     create_user.add_argument("--display-name", default="", help="name shown in the UI")
+    schema = add(
+        "schema",
+        cmd_schema,
+        "Print the GraphQL schema (SDL).",
+        "The same SDL as the checked-in schema.graphql (`python -m schema.export`).",
+    )
+    schema.add_argument("--output", metavar="PATH", help="write to PATH instead of stdout")
     sink = add(
         "send-sink",
         cmd_send_sink,
