@@ -27,6 +27,8 @@ from permissions.errors import RequestError
 from permissions.names import Perm
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.audit import AuditQuery
+from schema.catalog import CatalogMutation, CatalogQuery
+from schema.contacts import ContactsMutation, ContactsQuery
 from schema.cost import QueryCostLimiter
 from schema.databases import DatabasesMutation, DatabasesQuery
 from schema.node import NodeQuery
@@ -38,8 +40,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("contactplan.graphql")
 
-QUERY_TYPES: list[type] = [NodeQuery, AccountsQuery, DatabasesQuery, AuditQuery]
-MUTATION_TYPES: list[type] = [AccountsMutation, DatabasesMutation]
+QUERY_TYPES: list[type] = [
+    NodeQuery,
+    AccountsQuery,
+    DatabasesQuery,
+    AuditQuery,
+    CatalogQuery,
+    ContactsQuery,
+]
+MUTATION_TYPES: list[type] = [
+    AccountsMutation,
+    DatabasesMutation,
+    CatalogMutation,
+    ContactsMutation,
+]
 
 INTERNAL_ERROR_MESSAGE = "Internal server error"
 
