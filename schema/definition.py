@@ -1,0 +1,623 @@
+"""Segment definitions as typed GraphQL objects and `@oneOf` inputs.
+
+Both mirror the JSON format of segmentation/README.md key for key (`and`, `or`, `not`,
+`sequence`, `contact`, `event`, `correlation`, `segment`, `sample`), so a validation error
+at `root.and[1].contact.conditions[0].value` names the same place in either input form.
+Outputs are read from the stored JSON; inputs turn back into it with `input_json`.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.relay.types import GlobalIDValueError
+from strawberry.scalars import JSON
+
+from schema.base import Info
+from schema.relay import GlobalID, global_id
+
+if TYPE_CHECKING:
+    from schema.segments import Segment
+
+
+@strawberry.enum(description="How the conditions of a rule combine.")
+class MatchMode(Enum):
+    ALL = "all"
+    ANY = "any"
+
+
+@strawberry.enum(description="How a step of a sequence joins the result so far.")
+class SequenceJoin(Enum):
+    AND = "and"
+    OR = "or"
+    EXCEPT = "except"
+
+
+@strawberry.enum(description="A calendar unit for relative periods.")
+class PeriodUnit(Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+@strawberry.enum(description="Which occurrence of matching events a correlation uses.")
+class Occurrence(Enum):
+    FIRST = "first"
+    LAST = "last"
+
+
+@strawberry.enum(description="An aggregate over a contact's matching events.")
+class AggregateFunction(Enum):
+    SUM = "sum"
+    COUNT = "count"
+    MIN = "min"
+    MAX = "max"
+    AVG = "avg"
+
+
+@strawberry.enum(
+    description="Time between two occurrences (a = first's, b = second's): WITHIN |a-b| <= N "
+    "days, WITHIN_AFTER 0 <= a-b <= N, WITHIN_BEFORE 0 <= b-a <= N, MORE_THAN |a-b| > N, "
+    "MORE_THAN_AFTER a-b > N, MORE_THAN_BEFORE b-a > N."
+)
+class CorrelationOperator(Enum):
+    WITHIN = "within"
+    WITHIN_AFTER = "within_after"
+    WITHIN_BEFORE = "within_before"
+    MORE_THAN = "more_than"
+    MORE_THAN_AFTER = "more_than_after"
+    MORE_THAN_BEFORE = "more_than_before"
+
+
+@strawberry.enum(description="Keep the members with the highest (TOP) or lowest (LEAST) metric.")
+class RefineOrder(Enum):
+    TOP = "top"
+    LEAST = "least"
+
+
+OP_DESCRIPTION = (
+    "Operator: eq, neq, like, not_like, starts_with, ends_with, is_null, is_not_null, gt, lt, "
+    "gte, lte, between, date_equals, month_equals, year_equals, day_equals, "
+    "anniversary_within, contains_any, contains_all, contains_none (allowed per data type: "
+    "see the catalog's operators)."
+)
+VALUE_DESCRIPTION = (
+    "The value: a string, number, boolean, list, or a relative date "
+    '{"relative": {"amount": -30, "unit": "day"}}; none for is_null / is_not_null.'
+)
+DATE_DESCRIPTION = 'A date "YYYY-MM-DD" or a relative date {"relative": {...}}.'
+
+
+def _enum(cls: type[Enum], value: Any, default: str) -> Any:
+    try:
+        return cls(value if value is not None else default)
+    except ValueError:
+        return cls(default)
+
+
+# ---- outputs ---------------------------------------------------------------------------
+
+
+@strawberry.type(description="A condition on a contact field: `field op value`.")
+class ContactCondition:
+    field: str = strawberry.field(description="Catalog field key.")
+    op: str = strawberry.field(description=OP_DESCRIPTION)
+    value: JSON | None = strawberry.field(description=VALUE_DESCRIPTION)
+
+
+@strawberry.type(description="A condition on an event property: `property op value`.")
+class EventCondition:
+    property: str = strawberry.field(
+        description="Property key of the event type, or $value (the event's numeric value)."
+    )
+    op: str = strawberry.field(description=OP_DESCRIPTION)
+    value: JSON | None = strawberry.field(description=VALUE_DESCRIPTION)
+
+
+@strawberry.type(description="An inclusive range of local calendar days.")
+class DateRange:
+    from_: JSON = strawberry.field(name="from", description=f"First day. {DATE_DESCRIPTION}")
+    to: JSON = strawberry.field(description=f"Last day. {DATE_DESCRIPTION}")
+
+
+@strawberry.type(description="The last N units before the as-of time.")
+class LastPeriod:
+    amount: int = strawberry.field(description="How many units (>= 0).")
+    unit: PeriodUnit = strawberry.field(description="The unit.")
+
+
+@strawberry.type(description="When events count; exactly one field is set.")
+class TimeWindow:
+    anytime: bool | None = strawberry.field(description="True: any time.")
+    after: JSON | None = strawberry.field(description=f"From this day on. {DATE_DESCRIPTION}")
+    before: JSON | None = strawberry.field(description=f"Before this day. {DATE_DESCRIPTION}")
+    between: DateRange | None = strawberry.field(description="Between two days, inclusive.")
+    last: LastPeriod | None = strawberry.field(description="In the last N units.")
+
+    @classmethod
+    def from_json(cls, data: Any) -> TimeWindow:
+        """The window of a stored rule (anytime when absent)."""
+        data = data if isinstance(data, dict) else {"anytime": True}
+        between = data.get("between")
+        last = data.get("last")
+        return cls(
+            anytime=data.get("anytime"),
+            after=data.get("after"),
+            before=data.get("before"),
+            between=DateRange(from_=between.get("from"), to=between.get("to"))
+            if isinstance(between, dict)
+            else None,
+            last=LastPeriod(
+                amount=last.get("amount", 0), unit=_enum(PeriodUnit, last.get("unit"), "day")
+            )
+            if isinstance(last, dict)
+            else None,
+        )
+
+
+@strawberry.type(description="A test on a number of events or a percentage: `op value`.")
+class Comparison:
+    op: str = strawberry.field(description="Comparison operator (gt, gte, lt, lte, eq, ...).")
+    value: JSON = strawberry.field(description="The number (or [low, high] for between).")
+
+
+@strawberry.type(description="A test on an aggregate of the matching events: `fn(of) op value`.")
+class AggregateTest:
+    fn: AggregateFunction = strawberry.field(description="The aggregate.")
+    of: str = strawberry.field(description="The numeric property aggregated ($value: the value).")
+    op: str = strawberry.field(description="Comparison operator.")
+    value: JSON = strawberry.field(description="The number compared with.")
+
+
+@strawberry.type(description="A demographic rule: conditions on contact fields.")
+class ContactRule:
+    match: MatchMode = strawberry.field(description="ALL or ANY of the conditions.")
+    conditions: list[ContactCondition] = strawberry.field(description="The conditions.")
+
+
+@strawberry.type(description="An event rule: (not) having events of a type meeting conditions.")
+class EventRule:
+    type: str = strawberry.field(description="Catalog event type key.")
+    have: bool = strawberry.field(description="False: the contact must NOT have such events.")
+    match: MatchMode = strawberry.field(description="ALL or ANY of the conditions.")
+    conditions: list[EventCondition] = strawberry.field(description="Conditions on properties.")
+    window: TimeWindow = strawberry.field(description="When the events count.")
+    count: Comparison | None = strawberry.field(description="Test on the number of events.")
+    aggregate: AggregateTest | None = strawberry.field(description="Test on an aggregate.")
+    share: Comparison | None = strawberry.field(
+        description="% threshold: events meeting the conditions as a percentage of all the "
+        "contact's events of the type in the window (`value` is the percent)."
+    )
+
+
+@strawberry.type(description="The first or last occurrence of matching events (correlations).")
+class EventPick:
+    type: str = strawberry.field(description="Catalog event type key.")
+    occurrence: Occurrence = strawberry.field(description="First or last occurrence.")
+    match: MatchMode = strawberry.field(description="ALL or ANY of the conditions.")
+    conditions: list[EventCondition] = strawberry.field(description="Conditions on properties.")
+    window: TimeWindow = strawberry.field(description="When the events count.")
+
+
+@strawberry.type(description="Time between occurrences of two event rules, compared with N days.")
+class CorrelationRule:
+    first: EventPick = strawberry.field(description="The first event rule (a).")
+    second: EventPick = strawberry.field(description="The second event rule (b).")
+    op: CorrelationOperator = strawberry.field(description="How a and b compare.")
+    days: int = strawberry.field(description="N days.")
+
+
+@strawberry.type(description="(Not) being a member of another segment of the same database.")
+class SegmentReference:
+    id: GlobalID = strawberry.field(description="The referenced segment's global id.")
+    in_: bool = strawberry.field(name="in", description="False: NOT a member of it.")
+    pk: strawberry.Private[int]
+
+    @strawberry.field(description="The referenced segment; null if deleted or not visible.")
+    async def segment(
+        self, info: Info
+    ) -> Annotated[Segment, strawberry.lazy("schema.segments")] | None:
+        from schema.segments import Segment
+
+        return await Segment.load(info, self.pk)
+
+
+@strawberry.type(description="A deterministic bucket of the contact id (control groups, splits).")
+class SampleRule:
+    seed: str = strawberry.field(description="Seed of the hash.")
+    buckets: int = strawberry.field(description="Number of buckets.")
+    from_: int = strawberry.field(name="from", description="First bucket kept.")
+    to: int = strawberry.field(description="Buckets kept are [from, to).")
+
+
+@strawberry.type(description="One step of a sequence: join the result so far with a rule.")
+class SequenceStep:
+    join: SequenceJoin | None = strawberry.field(description="Null for the first step.")
+    rule: DefinitionNode = strawberry.field(description="The rule.")
+
+
+@strawberry.type(
+    description="A node of a condition tree; exactly one of the kind fields is set (the same "
+    "keys as the JSON format)."
+)
+class DefinitionNode:
+    path: str = strawberry.field(
+        description="Where the node is in the tree, e.g. root.and[1] (as in errors and explain)."
+    )
+    and_: list[DefinitionNode] | None = strawberry.field(name="and", description="All of these.")
+    or_: list[DefinitionNode] | None = strawberry.field(name="or", description="Any of these.")
+    not_: DefinitionNode | None = strawberry.field(name="not", description="Not this.")
+    sequence: list[SequenceStep] | None = strawberry.field(
+        description="Rules combined strictly left to right (the original flat form)."
+    )
+    contact: ContactRule | None = strawberry.field(description="A demographic rule.")
+    event: EventRule | None = strawberry.field(description="An event rule.")
+    correlation: CorrelationRule | None = strawberry.field(description="A correlation.")
+    segment: SegmentReference | None = strawberry.field(description="Another segment.")
+    sample: SampleRule | None = strawberry.field(description="A random sample.")
+
+    @classmethod
+    def from_json(cls, data: Any, path: str = "root") -> DefinitionNode:
+        """A stored node (valid JSON format) as a typed object."""
+        data = data if isinstance(data, dict) else {}
+        kind = next(iter(data), "")
+        body = data.get(kind)
+        here = f"{path}.{kind}" if path else kind
+        node = cls(
+            path=path, and_=None, or_=None, not_=None, sequence=None, contact=None,
+            event=None, correlation=None, segment=None, sample=None,
+        )  # fmt: skip
+        if kind in ("and", "or"):
+            children = [cls.from_json(c, f"{here}[{i}]") for i, c in enumerate(body or [])]
+            setattr(node, f"{kind}_", children)
+        elif kind == "not":
+            node.not_ = cls.from_json(body, here)
+        elif kind == "sequence":
+            node.sequence = [
+                SequenceStep(
+                    join=SequenceJoin(s["join"]) if s.get("join") else None,
+                    rule=cls.from_json(s.get("rule"), f"{here}[{i}].rule"),
+                )
+                for i, s in enumerate(body or [])
+            ]
+        elif kind == "contact":
+            node.contact = ContactRule(
+                match=_enum(MatchMode, body.get("match"), "all"),
+                conditions=[
+                    ContactCondition(
+                        field=c.get("field", ""), op=c.get("op", ""), value=c.get("value")
+                    )
+                    for c in body.get("conditions") or []
+                ],
+            )
+        elif kind == "event":
+            node.event = _event_rule(body)
+        elif kind == "correlation":
+            node.correlation = CorrelationRule(
+                first=_pick(body.get("first")),
+                second=_pick(body.get("second")),
+                op=_enum(CorrelationOperator, body.get("op"), "within"),
+                days=body.get("days", 0),
+            )
+        elif kind == "segment":
+            pk = int(body.get("id", 0))
+            node.segment = SegmentReference(
+                id=global_id("Segment", pk), in_=body.get("in", True), pk=pk
+            )
+        elif kind == "sample":
+            node.sample = SampleRule(
+                seed=body.get("seed", ""),
+                buckets=body.get("buckets", 100),
+                from_=body.get("from", 0),
+                to=body.get("to", 0),
+            )
+        return node
+
+
+def _conditions(items: Any) -> list[EventCondition]:
+    return [
+        EventCondition(property=c.get("property", ""), op=c.get("op", ""), value=c.get("value"))
+        for c in items or []
+    ]
+
+
+def _comparison(data: Any, key: str) -> Comparison | None:
+    return Comparison(op=data.get("op", ""), value=data.get(key)) if data else None
+
+
+def _event_rule(body: dict[str, Any]) -> EventRule:
+    agg = body.get("aggregate")
+    return EventRule(
+        type=body.get("type", ""),
+        have=body.get("have", True),
+        match=_enum(MatchMode, body.get("match"), "all"),
+        conditions=_conditions(body.get("conditions")),
+        window=TimeWindow.from_json(body.get("window")),
+        count=_comparison(body.get("count"), "value"),
+        aggregate=AggregateTest(
+            fn=_enum(AggregateFunction, agg.get("fn"), "sum"),
+            of=agg.get("of", "$value"),
+            op=agg.get("op", ""),
+            value=agg.get("value"),
+        )
+        if agg
+        else None,
+        share=_comparison(body.get("share"), "percent"),
+    )
+
+
+def _pick(body: Any) -> EventPick:
+    body = body or {}
+    return EventPick(
+        type=body.get("type", ""),
+        occurrence=_enum(Occurrence, body.get("occurrence"), "first"),
+        match=_enum(MatchMode, body.get("match"), "all"),
+        conditions=_conditions(body.get("conditions")),
+        window=TimeWindow.from_json(body.get("window")),
+    )
+
+
+@strawberry.type(description="Which metric ranks the members of a refinement.")
+class RefineMetric:
+    type: str = strawberry.field(description="Catalog event type key.")
+    fn: AggregateFunction = strawberry.field(description="The aggregate.")
+    of: str = strawberry.field(description="The numeric property ($value: the value).")
+    window: TimeWindow = strawberry.field(description="When the events count.")
+
+
+@strawberry.type(description="Keep only the top / least N members by a metric.")
+class Refinement:
+    order: RefineOrder = strawberry.field(description="Highest (TOP) or lowest (LEAST) first.")
+    limit: int = strawberry.field(description="How many members are kept.")
+    metric: RefineMetric = strawberry.field(description="The metric.")
+
+
+@strawberry.type(description="A segment definition: a condition tree and an optional refinement.")
+class SegmentDefinition:
+    root: DefinitionNode = strawberry.field(description="The condition tree.")
+    refine: Refinement | None = strawberry.field(description="Applied after the conditions.")
+
+    @classmethod
+    def from_json(cls, data: Any) -> SegmentDefinition:
+        """A stored definition as typed objects."""
+        data = data if isinstance(data, dict) else {}
+        refine = data.get("refine")
+        metric = (refine or {}).get("metric") or {}
+        return cls(
+            root=DefinitionNode.from_json(data.get("root")),
+            refine=Refinement(
+                order=_enum(RefineOrder, refine.get("order"), "top"),
+                limit=refine.get("limit", 0),
+                metric=RefineMetric(
+                    type=metric.get("type", ""),
+                    fn=_enum(AggregateFunction, metric.get("fn"), "sum"),
+                    of=metric.get("of", "$value"),
+                    window=TimeWindow.from_json(metric.get("window")),
+                ),
+            )
+            if refine
+            else None,
+        )
+
+
+# ---- inputs ----------------------------------------------------------------------------
+
+UNSET: Any = strawberry.UNSET
+
+
+@strawberry.input(description="A condition on a contact field: `field op value`.")
+class ContactConditionInput:
+    field: str = strawberry.field(description="Catalog field key.")
+    op: str = strawberry.field(description=OP_DESCRIPTION)
+    value: JSON | None = strawberry.field(default=UNSET, description=VALUE_DESCRIPTION)
+
+
+@strawberry.input(description="A condition on an event property: `property op value`.")
+class EventConditionInput:
+    property: str = strawberry.field(description="Property key, or $value.")
+    op: str = strawberry.field(description=OP_DESCRIPTION)
+    value: JSON | None = strawberry.field(default=UNSET, description=VALUE_DESCRIPTION)
+
+
+@strawberry.input(description="An inclusive range of local calendar days.")
+class DateRangeInput:
+    from_: JSON = strawberry.field(name="from", description=f"First day. {DATE_DESCRIPTION}")
+    to: JSON = strawberry.field(description=f"Last day. {DATE_DESCRIPTION}")
+
+
+@strawberry.input(description="The last N units before the as-of time.")
+class LastPeriodInput:
+    amount: int = strawberry.field(description="How many units (>= 0).")
+    unit: PeriodUnit = strawberry.field(description="The unit.")
+
+
+@strawberry.input(one_of=True, description="When events count; exactly one field.")
+class TimeWindowInput:
+    anytime: bool | None = strawberry.field(default=UNSET, description="True: any time.")
+    after: JSON | None = strawberry.field(default=UNSET, description=DATE_DESCRIPTION)
+    before: JSON | None = strawberry.field(default=UNSET, description=DATE_DESCRIPTION)
+    between: DateRangeInput | None = strawberry.field(default=UNSET, description="Two days.")
+    last: LastPeriodInput | None = strawberry.field(default=UNSET, description="Last N units.")
+
+
+@strawberry.input(description="A test on a number of events: `op value`.")
+class CountTestInput:
+    op: str = strawberry.field(description="Comparison operator.")
+    value: JSON = strawberry.field(description="The number (or [low, high] for between).")
+
+
+@strawberry.input(description="A % threshold: `op percent`.")
+class ShareTestInput:
+    op: str = strawberry.field(description="Comparison operator.")
+    percent: JSON = strawberry.field(description="The percentage.")
+
+
+@strawberry.input(description="A test on an aggregate of the matching events.")
+class AggregateTestInput:
+    fn: AggregateFunction = strawberry.field(description="The aggregate.")
+    of: str | None = strawberry.field(default=UNSET, description="Property; default $value.")
+    op: str = strawberry.field(description="Comparison operator.")
+    value: JSON = strawberry.field(description="The number compared with.")
+
+
+@strawberry.input(description="A demographic rule.")
+class ContactRuleInput:
+    match: MatchMode | None = strawberry.field(default=UNSET, description="Default ALL.")
+    conditions: list[ContactConditionInput] = strawberry.field(description="The conditions.")
+
+
+@strawberry.input(description="An event rule.")
+class EventRuleInput:
+    type: str = strawberry.field(description="Catalog event type key.")
+    have: bool | None = strawberry.field(default=UNSET, description="Default true.")
+    match: MatchMode | None = strawberry.field(default=UNSET, description="Default ALL.")
+    conditions: list[EventConditionInput] | None = strawberry.field(
+        default=UNSET, description="Conditions on properties."
+    )
+    window: TimeWindowInput | None = strawberry.field(default=UNSET, description="Default any.")
+    count: CountTestInput | None = strawberry.field(default=UNSET, description="Count test.")
+    aggregate: AggregateTestInput | None = strawberry.field(
+        default=UNSET, description="Aggregate test."
+    )
+    share: ShareTestInput | None = strawberry.field(default=UNSET, description="% threshold.")
+
+
+@strawberry.input(description="The first or last occurrence of matching events.")
+class EventPickInput:
+    type: str = strawberry.field(description="Catalog event type key.")
+    occurrence: Occurrence | None = strawberry.field(default=UNSET, description="Default FIRST.")
+    match: MatchMode | None = strawberry.field(default=UNSET, description="Default ALL.")
+    conditions: list[EventConditionInput] | None = strawberry.field(
+        default=UNSET, description="Conditions on properties."
+    )
+    window: TimeWindowInput | None = strawberry.field(default=UNSET, description="Default any.")
+
+
+@strawberry.input(description="Time between occurrences of two event rules.")
+class CorrelationRuleInput:
+    first: EventPickInput = strawberry.field(description="The first event rule (a).")
+    second: EventPickInput = strawberry.field(description="The second event rule (b).")
+    op: CorrelationOperator = strawberry.field(description="How a and b compare.")
+    days: int = strawberry.field(description="N days.")
+
+
+@strawberry.input(description="(Not) a member of another segment of the same database.")
+class SegmentReferenceInput:
+    id: GlobalID = strawberry.field(description="The segment's global id.")
+    in_: bool | None = strawberry.field(
+        name="in", default=UNSET, description="False: NOT a member. Default true."
+    )
+
+
+@strawberry.input(description="A deterministic bucket of the contact id.")
+class SampleRuleInput:
+    seed: str = strawberry.field(description="Seed of the hash.")
+    buckets: int | None = strawberry.field(default=UNSET, description="Default 100.")
+    from_: int = strawberry.field(name="from", description="First bucket kept.")
+    to: int = strawberry.field(description="Buckets kept are [from, to).")
+
+
+@strawberry.input(description="One step of a sequence.")
+class SequenceStepInput:
+    join: SequenceJoin | None = strawberry.field(
+        default=UNSET, description="How to join the result so far; omit on the first step."
+    )
+    rule: DefinitionNodeInput = strawberry.field(description="The rule.")
+
+
+@strawberry.input(one_of=True, description="A node of a condition tree: exactly one kind.")
+class DefinitionNodeInput:
+    and_: list[DefinitionNodeInput] | None = strawberry.field(
+        name="and", default=UNSET, description="All of these."
+    )
+    or_: list[DefinitionNodeInput] | None = strawberry.field(
+        name="or", default=UNSET, description="Any of these."
+    )
+    not_: DefinitionNodeInput | None = strawberry.field(
+        name="not", default=UNSET, description="Not this."
+    )
+    sequence: list[SequenceStepInput] | None = strawberry.field(
+        default=UNSET, description="Rules combined strictly left to right."
+    )
+    contact: ContactRuleInput | None = strawberry.field(default=UNSET, description="Demographic.")
+    event: EventRuleInput | None = strawberry.field(default=UNSET, description="Event rule.")
+    correlation: CorrelationRuleInput | None = strawberry.field(
+        default=UNSET, description="Correlation."
+    )
+    segment: SegmentReferenceInput | None = strawberry.field(
+        default=UNSET, description="Another segment."
+    )
+    sample: SampleRuleInput | None = strawberry.field(default=UNSET, description="A sample.")
+
+
+@strawberry.input(description="Which metric ranks the members of a refinement.")
+class RefineMetricInput:
+    type: str = strawberry.field(description="Catalog event type key.")
+    fn: AggregateFunction = strawberry.field(description="The aggregate.")
+    of: str | None = strawberry.field(default=UNSET, description="Default $value.")
+    window: TimeWindowInput | None = strawberry.field(default=UNSET, description="Default any.")
+
+
+@strawberry.input(description="Keep only the top / least N members by a metric.")
+class RefinementInput:
+    order: RefineOrder = strawberry.field(description="TOP or LEAST.")
+    limit: int = strawberry.field(description="How many members are kept.")
+    metric: RefineMetricInput = strawberry.field(description="The metric.")
+
+
+@strawberry.input(description="A segment definition as typed input.")
+class DefinitionInput:
+    root: DefinitionNodeInput = strawberry.field(description="The condition tree.")
+    refine: RefinementInput | None = strawberry.field(
+        default=UNSET, description="Applied after the conditions."
+    )
+
+
+def input_json(value: Any) -> Any:
+    """A typed definition input as the JSON format (keys = GraphQL names, enums lowercase,
+    Segment global ids as segment numbers)."""
+    if isinstance(value, list):
+        return [input_json(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, GlobalID):
+        return segment_number(value)
+    definition = getattr(type(value), "__strawberry_definition__", None)
+    if definition is None:
+        return value
+    out: dict[str, Any] = {}
+    for field in definition.fields:
+        item = getattr(value, field.python_name)
+        if item is UNSET or item is None:
+            continue
+        out[field.graphql_name or field.python_name] = input_json(item)
+    return out
+
+
+def segment_number(value: Any) -> Any:
+    """The number inside a Segment global id; anything else unchanged (validation names it)."""
+    parsed = value
+    if not isinstance(value, GlobalID):
+        try:
+            parsed = GlobalID.from_id(str(value))
+        except GlobalIDValueError:  # not a global id: validation names the mistake
+            return value
+    if parsed.type_name == "Segment" and parsed.node_id.isdigit() and len(parsed.node_id) < 19:
+        return int(parsed.node_id)
+    return str(value)
+
+
+def normalize_references(data: Any) -> Any:
+    """A JSON definition with `{"segment": {"id": <global id>}}` turned into segment numbers."""
+    if isinstance(data, list):
+        return [normalize_references(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    out = {k: normalize_references(v) for k, v in data.items()}
+    ref = out.get("segment")
+    if isinstance(ref, dict) and isinstance(ref.get("id"), str):
+        out["segment"] = {**ref, "id": segment_number(ref["id"])}
+    return out
