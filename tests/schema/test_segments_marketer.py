@@ -106,7 +106,7 @@ async def test_marketer_builds_a_segment_rule_by_rule_and_saves_it(gql, accounts
                 "name": "Big spenders",
                 "definition": {"root": big_spenders},
             }
-        },  # noqa: E501
+        },
     )
     payload = created["createSegment"]
     assert payload["userErrors"] == []
