@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contactplan.downloads import download_routes
 from contactplan.graphql_app import BodyTooLarge, GraphQLApp, error_response
 from contactplan.settings import Settings
 
@@ -168,6 +169,7 @@ def create_app(settings: Settings, *, manage_orm: bool = True) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", _health_endpoint(settings), methods=["GET"]),
+            *download_routes(settings),
             Mount("/static/graphiql", StaticFiles(directory=GRAPHIQL_STATIC_DIR), name="graphiql"),
         ],
         middleware=[

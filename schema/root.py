@@ -30,8 +30,10 @@ from schema.audit import AuditQuery
 from schema.catalog import CatalogMutation, CatalogQuery
 from schema.contacts import ContactsMutation, ContactsQuery
 from schema.cost import QueryCostLimiter
+from schema.dashboards import DashboardsQuery
 from schema.databases import DatabasesMutation, DatabasesQuery
 from schema.node import NodeQuery
+from schema.reports import ReportsQuery
 
 if TYPE_CHECKING:
     from strawberry.types import ExecutionContext
@@ -47,6 +49,8 @@ QUERY_TYPES: list[type] = [
     AuditQuery,
     CatalogQuery,
     ContactsQuery,
+    ReportsQuery,
+    DashboardsQuery,
 ]
 MUTATION_TYPES: list[type] = [
     AccountsMutation,
