@@ -301,7 +301,7 @@ async def upsert_contacts(
         errors.extend(_contact_errors(index, item, catalog, enums))
     errors.extend(_duplicates([i.get("externalId") for i in items], "contacts", "externalId"))
     if errors:
-        raise InvalidInput(errors)
+        raise InvalidInput(sorted(errors, key=_error_order))
     if not items:
         return UpsertResult([], 0, 0, 0)
     rows = await connections.get("default").execute_query_dict(
