@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -31,6 +31,9 @@ from schema.relay import (
     int_ids,
     node_pk,
 )
+
+if TYPE_CHECKING:
+    from schema.plans import PlanRun
 
 PERSONAL_DATA = requires(Perm.PERSONAL_DATA_READ)
 
@@ -163,6 +166,24 @@ class Contact(Node):
             count_total=_selects(info, "totalCount"),
         )
         return EventConnection.from_page(page, Event.from_model)
+
+    @strawberry.field(
+        description="The plan runs whose lists contained the contact (sent, excluded or "
+        "control), newest first. Requires plan.read.",
+        extensions=requires(Perm.PLAN_READ),
+    )
+    async def runs(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="How many runs, 1-500 (default 50).")
+        ] = None,
+    ) -> list[Annotated[PlanRun, strawberry.lazy("schema.plans")]] | None:
+        from schema.plans import PlanRun as PlanRunType  # lazy: schema.plans is a big module
+
+        key = resolve.RunsKey(self.id, self.database_pk, resolve.runs_limit(first))
+        rows = await info.context.loader("contact_runs", resolve.runs_of_contacts).load(key)
+        return [PlanRunType.from_model(r) for r in rows]
 
     @classmethod
     def from_model(cls, row: ContactModel) -> Contact:
