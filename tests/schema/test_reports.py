@@ -93,7 +93,10 @@ async def build_shop(accounts) -> Shop:
     plan = await _plan(shop.id, author, "Welcome", segment)
     run_id = await _run(plan, T, "completed", 10)
     old_run_id = await _run(plan, T - timedelta(days=40), "failed", 0)
-    statuses = [("excluded", "no_consent")] * 2 + [("excluded", "no_address"), ("control", "control")]
+    statuses = [("excluded", "no_consent")] * 2 + [
+        ("excluded", "no_address"),
+        ("control", "control"),
+    ]
     statuses += [("sent", None)] * 5 + [("failed", None)]
     for contact, (status, reason) in zip(contacts, statuses, strict=True):
         address = None if reason == "no_address" else f"c{contacts.index(contact) + 1}@shop.example"
@@ -171,7 +174,11 @@ async def test_report_funnel_and_feedback_counts(gql, accounts):
     assert (report["planName"], report["authorName"], report["segmentName"]) == (
         "Welcome", "User", "Romans",
     )  # fmt: skip
-    assert (report["state"], report["trigger"], report["channel"]) == ("completed", "manual", "email")
+    assert (report["state"], report["trigger"], report["channel"]) == (
+        "completed",
+        "manual",
+        "email",
+    )
     assert report["funnel"] == {
         "segmentSize": 10,
         "excluded": [
