@@ -245,7 +245,8 @@ class SequenceStep:
 )
 class DefinitionNode:
     path: str = strawberry.field(
-        description="Where the node is in the tree, e.g. root.and[1] (as in errors and explain)."
+        description="Where the node is in the tree, e.g. root.and[1].contact: the same path "
+        "as in validation errors and in explain."
     )
     and_: list[DefinitionNode] | None = strawberry.field(name="and", description="All of these.")
     or_: list[DefinitionNode] | None = strawberry.field(name="or", description="Any of these.")
@@ -267,7 +268,7 @@ class DefinitionNode:
         body = data.get(kind)
         here = f"{path}.{kind}" if path else kind
         node = cls(
-            path=path, and_=None, or_=None, not_=None, sequence=None, contact=None,
+            path=here, and_=None, or_=None, not_=None, sequence=None, contact=None,
             event=None, correlation=None, segment=None, sample=None,
         )  # fmt: skip
         if kind in ("and", "or"):
