@@ -102,7 +102,7 @@ async def test_typed_definition_is_stored_as_json_and_read_back_typed(gql, accou
         "type": "purchase",
         "fn": "sum",
         "window": {"anytime": True},
-    }  # noqa: E501
+    }
 
     read = await run(gql, world.token("GUEST"), READ, {"id": payload["segment"]["id"]})
     definition = read["segment"]["definition"]
@@ -207,7 +207,7 @@ async def test_one_of_inputs_take_exactly_one_kind_and_one_form(gql, accounts) -
     world = await build_world(accounts)
     two_kinds = {
         "root": {"event": {"type": "purchase"}, "sample": {"seed": "x", "from": 0, "to": 1}}
-    }  # noqa: E501
+    }
     result = await gql.execute(
         CREATE, {"db": world.shop_id, "def": two_kinds}, token=world.token("USER")
     )

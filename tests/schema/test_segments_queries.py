@@ -53,7 +53,7 @@ async def test_list_sorts_filters_and_pages(gql, accounts) -> None:
             ("charlie", "USER", 50),
             ("bravo", "GUEST", 7),
             ("echo", "POWERUSER", 5),
-        ]  # noqa: E501
+        ]
     ):
         rows[name] = await world.segment(name, women(), profile=profile)
         created = dt.datetime(2026, 1, 1 + i, tzinfo=dt.UTC)
@@ -68,7 +68,7 @@ async def test_list_sorts_filters_and_pages(gql, accounts) -> None:
         "charlie",
         "bravo",
         "Alpha",
-    ]  # noqa: E501
+    ]
     assert await _names(gql, world, "CREATED_AT") == ["delta", "Alpha", "charlie", "bravo", "echo"]
     # ties (delta and echo: 5) by id; never counted (Alpha) last
     by_count = ["charlie", "bravo", "delta", "echo", "Alpha"]
@@ -162,7 +162,7 @@ async def test_a_count_as_of_now_is_kept_and_as_of_another_time_is_not(gql, acco
     world = await build_world(accounts)
     recent = {
         "root": {"event": {"type": "purchase", "window": {"last": {"amount": 7, "unit": "day"}}}}
-    }  # noqa: E501
+    }
     segment = await world.segment("Recent buyers", recent)
     sid = gid("Segment", segment.id)
     past = "query($id: ID!, $t: DateTime) { segment(id: $id) { count(asOf: $t) } }"
