@@ -18,12 +18,17 @@ from tortoise.contrib.test import truncate_all_models
 from contactplan.settings import Settings
 from models import ApiKey, AuditEntry, Profile
 from permissions.apikeys import generate_api_key
+from permissions.auth import authenticate
+from permissions.errors import Unauthenticated
 from permissions.names import BUILTIN_PROFILES
+from resolvers.context import RequestContext
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.audit import AuditQuery
 from schema.databases import DatabasesMutation, DatabasesQuery
+from schema.relay import global_id
 from schema.root import build_schema, operation_table
 from tests.conftest import Accounts, build_accounts, make_gql
+from tests.schema.operation_stubs import StubValues, stub_request
 
 _unique = itertools.count()
 
@@ -41,28 +46,32 @@ async def _key_id(accounts) -> str:
         profile=await Profile.get(name="GUEST"),
         created_by=accounts.users["ADMIN"],
     )
-    return str(key.id)
+    return str(global_id("ApiKey", key.id))
 
 
 async def _profile_id(name: str) -> str:
-    return str((await Profile.get(name=name)).id)
+    return str(global_id("Profile", (await Profile.get(name=name)).id))
+
+
+def _database_id(accounts) -> str:
+    return str(global_id("Database", accounts.database.id))
 
 
 # operation -> async (accounts) -> (document, variables)
 SAMPLES = {
     "me": lambda a: ("{ me { name } }", None),
     "permissionCatalog": lambda a: ("{ permissionCatalog { permission } }", None),
-    "users": lambda a: ("{ users { id } }", None),
+    "users": lambda a: ("{ users { totalCount } }", None),
     "user": lambda a: ("query($id: ID!) { user(id: $id) { id } }", {"id": a.victim}),
-    "profiles": lambda a: ("{ profiles { id } }", None),
+    "profiles": lambda a: ("{ profiles { totalCount } }", None),
     "profile": "profile",
-    "apiKeys": lambda a: ("{ apiKeys { id } }", None),
+    "apiKeys": lambda a: ("{ apiKeys { totalCount } }", None),
     "databases": lambda a: ("{ databases { id } }", None),
     "database": lambda a: (
         "query($id: ID!) { database(id: $id) { id } }",
-        {"id": str(a.database.id)},
+        {"id": _database_id(a)},
     ),
-    "auditEntries": lambda a: ("{ auditEntries { id } }", None),
+    "auditEntries": lambda a: ("{ auditEntries { totalCount } }", None),
     "logout": lambda a: ("mutation { logout { ok } }", None),
     "changePassword": lambda a: (
         'mutation { changePassword(currentPassword: "wrong-password", newPassword: "x")'
@@ -90,12 +99,12 @@ SAMPLES = {
     "grantDatabases": lambda a: (
         "mutation($id: ID!, $db: ID!) { grantDatabases(userId: $id, databaseIds: [$db])"
         " { user { id } } }",
-        {"id": a.victim, "db": str(a.database.id)},
+        {"id": a.victim, "db": _database_id(a)},
     ),
     "revokeDatabases": lambda a: (
         "mutation($id: ID!, $db: ID!) { revokeDatabases(userId: $id, databaseIds: [$db])"
         " { user { id } } }",
-        {"id": a.victim, "db": str(a.database.id)},
+        {"id": a.victim, "db": _database_id(a)},
     ),
     "createProfile": lambda a: (
         "mutation($name: String!) { createProfile(input: {name: $name,"
@@ -121,7 +130,7 @@ async def sample(operation: str, accounts) -> tuple[str, dict | None]:
     """The request that exercises `operation` (user operations target a fresh victim)."""
     spec = SAMPLES[operation]
     victim = await accounts.make_user(f"victim{next(_unique)}", "GUEST", [accounts.database])
-    accounts.victim = str(victim.id)
+    accounts.victim = str(global_id("User", victim.id))
     if operation == "profile":
         pid = await _profile_id("USER")
         return "query($id: ID!) { profile(id: $id) { id } }", {"id": pid}
@@ -217,3 +226,84 @@ async def test_anonymous_caller_is_unauthenticated(client, matrix, operation: st
     result = await client.execute(document, variables)
     assert [e["extensions"]["code"] for e in result["errors"]] == ["UNAUTHENTICATED"]
     assert result["data"] == {operation: None}
+
+
+# ---- Every root field of the whole schema, from `schema.operations`, with stub arguments ----
+# made from the argument types (tests/schema/operation_stubs.py); ids name nothing, so an
+# allowed call ends in NOT_FOUND or BAD_USER_INPUT at worst: the permission check passed.
+
+SCHEMA = build_schema(Settings())
+NOT_PASSED = {"FORBIDDEN", "UNAUTHENTICATED", "INTERNAL_SERVER_ERROR"}
+
+
+def _root_of(operation: str) -> str:
+    graphql = SCHEMA._schema
+    for root in (graphql.query_type, graphql.mutation_type, graphql.subscription_type):
+        if root is not None and operation in root.fields:
+            return root.name
+    raise AssertionError(f"{operation} is in schema.operations but on no root type")
+
+
+def test_schema_operations_name_root_fields() -> None:
+    assert SCHEMA.operations, "build_schema sets schema.operations"
+    for operation in SCHEMA.operations:
+        _root_of(operation)
+
+
+async def _call(client, settings: Settings, operation: str, credential: str | None) -> dict:
+    """The result of calling `operation` with stub arguments: queries and mutations over
+    HTTP, subscriptions (no HTTP transport) through the schema with the same context."""
+    root = _root_of(operation)
+    document, variables = stub_request(SCHEMA._schema, root, operation, StubValues())
+    if root != "Subscription":
+        return await client.execute(document, variables, token=credential)
+    context = RequestContext(settings=settings, request_id="matrix")
+    try:
+        header = f"Bearer {credential}" if credential else None
+        context.principal = await authenticate(settings, header)
+    except Unauthenticated as exc:
+        context.auth_error = exc.message
+    stream = await SCHEMA.subscribe(document, variable_values=variables, context_value=context)
+    if not hasattr(stream, "__aiter__"):
+        result = stream
+    else:
+        result = await anext(stream)
+        await stream.aclose()
+    document_result: dict = {"data": result.data}
+    if result.errors:
+        document_result["errors"] = [e.formatted for e in result.errors]
+    return document_result
+
+
+def _nothing_returned(result: dict, operation: str) -> bool:
+    """A refused field is null (a refused subscription has no data at all)."""
+    if _root_of(operation) == "Subscription" and result["data"] is None:
+        return True
+    return result["data"] == {operation: None}
+
+
+@pytest.mark.parametrize("kind", ["user", "api_key"])
+@pytest.mark.parametrize("profile", list(BUILTIN_PROFILES))
+@pytest.mark.parametrize("operation", sorted(SCHEMA.operations))
+async def test_every_operation_is_refused_exactly_without_its_permission(
+    client, matrix, app_settings, operation: str, profile: str, kind: str
+) -> None:
+    credential = await _credential(matrix, profile, kind)
+    result = await _call(client, app_settings, operation, credential)
+    assert "data" in result, result  # executed: the stub request is valid
+    codes = [e.get("extensions", {}).get("code") for e in result.get("errors", [])]
+    perm = SCHEMA.operations[operation]
+    if perm is None or perm in BUILTIN_PROFILES[profile]:
+        assert not NOT_PASSED & set(codes), result
+    else:
+        assert codes == ["FORBIDDEN"], result
+        assert _nothing_returned(result, operation), result
+
+
+@pytest.mark.parametrize("operation", sorted(SCHEMA.operations))
+async def test_every_operation_refuses_anonymous_callers(
+    client, matrix, app_settings, operation: str
+) -> None:
+    result = await _call(client, app_settings, operation, None)
+    assert [e["extensions"]["code"] for e in result["errors"]] == ["UNAUTHENTICATED"], result
+    assert _nothing_returned(result, operation), result
