@@ -19,9 +19,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from contactplan.settings import Settings
 from permissions.auth import authenticate
@@ -98,6 +100,20 @@ class GraphQLApp(GraphQL):
             # The request still runs: login works, guarded fields report this reason.
             context.auth_error = exc.message
         return context
+
+    async def on_ws_connect(self, context: RequestContext) -> UnsetType:
+        """WebSocket: a token in the connection_init payload ({"authorization": "Bearer ..."})
+        replaces the handshake's Authorization header; a refused token closes with 4403."""
+        params = context.connection_params or {}
+        header = params.get("authorization") or params.get("Authorization")
+        if header is None:
+            return UNSET
+        try:
+            context.principal = await authenticate(self.settings, str(header))
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": exc.message}) from exc
+        context.auth_error = None
+        return UNSET
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

@@ -32,7 +32,9 @@ from schema.contacts import ContactsMutation, ContactsQuery
 from schema.cost import QueryCostLimiter
 from schema.dashboards import DashboardsQuery
 from schema.databases import DatabasesMutation, DatabasesQuery
+from schema.dnd import DndMutation, DndQuery
 from schema.node import NodeQuery
+from schema.plans import PlansMutation, PlansQuery, PlansSubscription
 from schema.reports import ReportsQuery
 
 if TYPE_CHECKING:
@@ -49,6 +51,8 @@ QUERY_TYPES: list[type] = [
     AuditQuery,
     CatalogQuery,
     ContactsQuery,
+    PlansQuery,
+    DndQuery,
     ReportsQuery,
     DashboardsQuery,
 ]
@@ -57,7 +61,10 @@ MUTATION_TYPES: list[type] = [
     DatabasesMutation,
     CatalogMutation,
     ContactsMutation,
+    PlansMutation,
+    DndMutation,
 ]
+SUBSCRIPTION_TYPES: list[type] = [PlansSubscription]
 
 INTERNAL_ERROR_MESSAGE = "Internal server error"
 
@@ -149,6 +156,10 @@ def build_schema(settings: Settings) -> ContactplanSchema:
     mutation = strawberry.type(
         type("Mutation", tuple(MUTATION_TYPES), {}), description="Everything that can be changed."
     )
+    subscription = strawberry.type(
+        type("Subscription", tuple(SUBSCRIPTION_TYPES), {}),
+        description="Results pushed over a WebSocket (graphql-transport-ws) at /graphql.",
+    )
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
@@ -164,8 +175,9 @@ def build_schema(settings: Settings) -> ContactplanSchema:
     schema = ContactplanSchema(
         query=query,
         mutation=mutation,
+        subscription=subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
     )
-    schema.operations = operation_table(query, mutation)
+    schema.operations = operation_table(query, mutation, subscription)
     return schema
