@@ -36,6 +36,8 @@ from schema.dnd import DndMutation, DndQuery
 from schema.node import NodeQuery
 from schema.plans import PlansMutation, PlansQuery, PlansSubscription
 from schema.reports import ReportsQuery
+from schema.saved_rules import SavedRulesMutation, SavedRulesQuery
+from schema.segments import SegmentsMutation, SegmentsQuery
 
 if TYPE_CHECKING:
     from strawberry.types import ExecutionContext
@@ -55,6 +57,8 @@ QUERY_TYPES: list[type] = [
     DndQuery,
     ReportsQuery,
     DashboardsQuery,
+    SegmentsQuery,
+    SavedRulesQuery,
 ]
 MUTATION_TYPES: list[type] = [
     AccountsMutation,
@@ -63,6 +67,8 @@ MUTATION_TYPES: list[type] = [
     ContactsMutation,
     PlansMutation,
     DndMutation,
+    SegmentsMutation,
+    SavedRulesMutation,
 ]
 SUBSCRIPTION_TYPES: list[type] = [PlansSubscription]
 
