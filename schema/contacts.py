@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField
 
 from models import Contact as ContactModel
 from models import Event as EventModel
@@ -44,8 +45,18 @@ def _require(info: Info, perm: Perm) -> None:
 
 
 def _selects(info: Info, name: str) -> bool:
-    """True if the current field's selection asks for `name` (directly)."""
-    return any(getattr(s, "name", None) == name for f in info.selected_fields for s in f.selections)
+    """True if the current field's selection asks for `name` (directly or in fragments)."""
+
+    def among(selections: list[Any]) -> bool:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name == name:
+                    return True
+            elif among(selection.selections):  # fragment spread or inline fragment
+                return True
+        return False
+
+    return any(among(f.selections) for f in info.selected_fields)
 
 
 async def _attribute_pii(info: Info, database_pk: int) -> dict[str, bool]:

@@ -277,3 +277,16 @@ async def test_guest_reads_contacts_but_cannot_change_them(gql, accounts, shop) 
 async def test_unauthenticated_caller_gets_nothing(gql, shop) -> None:
     result = await gql.execute(CONTACT, {"id": gid("Contact", shop.ada.id)})
     assert codes(result) == ["UNAUTHENTICATED"]
+
+
+async def test_total_count_is_counted_when_asked_for_in_a_fragment(gql, accounts, shop) -> None:
+    query = """query($id: ID!) { contact(id: $id) { events(first: 1) { ...Counted
+      edges { node { eventId } } } } }
+      fragment Counted on EventConnection { totalCount }"""
+    result = await gql.execute(
+        query, {"id": gid("Contact", shop.ada.id)}, token=accounts.token["USER"]
+    )
+    assert result["data"]["contact"]["events"] == {
+        "totalCount": 5,
+        "edges": [{"node": {"eventId": "e4"}}],
+    }
