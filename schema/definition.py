@@ -24,38 +24,40 @@ if TYPE_CHECKING:
 
 @strawberry.enum(description="How the conditions of a rule combine.")
 class MatchMode(Enum):
-    ALL = "all"
-    ANY = "any"
+    ALL = strawberry.enum_value("all", description="Every condition must hold.")
+    ANY = strawberry.enum_value("any", description="At least one condition must hold.")
 
 
 @strawberry.enum(description="How a step of a sequence joins the result so far.")
 class SequenceJoin(Enum):
-    AND = "and"
-    OR = "or"
-    EXCEPT = "except"
+    AND = strawberry.enum_value("and", description="Both the result so far and the rule.")
+    OR = strawberry.enum_value("or", description="The result so far or the rule.")
+    EXCEPT = strawberry.enum_value(
+        "except", description="The result so far minus the rule's members."
+    )
 
 
 @strawberry.enum(description="A calendar unit for relative periods.")
 class PeriodUnit(Enum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    YEAR = "year"
+    DAY = strawberry.enum_value("day", description="Days.")
+    WEEK = strawberry.enum_value("week", description="Weeks.")
+    MONTH = strawberry.enum_value("month", description="Calendar months (month ends clamp).")
+    YEAR = strawberry.enum_value("year", description="Years.")
 
 
 @strawberry.enum(description="Which occurrence of matching events a correlation uses.")
 class Occurrence(Enum):
-    FIRST = "first"
-    LAST = "last"
+    FIRST = strawberry.enum_value("first", description="The earliest matching event.")
+    LAST = strawberry.enum_value("last", description="The latest matching event.")
 
 
 @strawberry.enum(description="An aggregate over a contact's matching events.")
 class AggregateFunction(Enum):
-    SUM = "sum"
-    COUNT = "count"
-    MIN = "min"
-    MAX = "max"
-    AVG = "avg"
+    SUM = strawberry.enum_value("sum", description="Sum of the property.")
+    COUNT = strawberry.enum_value("count", description="Number of events.")
+    MIN = strawberry.enum_value("min", description="Smallest value.")
+    MAX = strawberry.enum_value("max", description="Largest value.")
+    AVG = strawberry.enum_value("avg", description="Average value.")
 
 
 @strawberry.enum(
@@ -64,18 +66,22 @@ class AggregateFunction(Enum):
     "MORE_THAN_AFTER a-b > N, MORE_THAN_BEFORE b-a > N."
 )
 class CorrelationOperator(Enum):
-    WITHIN = "within"
-    WITHIN_AFTER = "within_after"
-    WITHIN_BEFORE = "within_before"
-    MORE_THAN = "more_than"
-    MORE_THAN_AFTER = "more_than_after"
-    MORE_THAN_BEFORE = "more_than_before"
+    WITHIN = strawberry.enum_value("within", description="|a-b| <= N days.")
+    WITHIN_AFTER = strawberry.enum_value(
+        "within_after", description="0 <= a-b <= N days (first within N days after second)."
+    )
+    WITHIN_BEFORE = strawberry.enum_value(
+        "within_before", description="0 <= b-a <= N days (first within N days before second)."
+    )
+    MORE_THAN = strawberry.enum_value("more_than", description="|a-b| > N days.")
+    MORE_THAN_AFTER = strawberry.enum_value("more_than_after", description="a-b > N days.")
+    MORE_THAN_BEFORE = strawberry.enum_value("more_than_before", description="b-a > N days.")
 
 
 @strawberry.enum(description="Keep the members with the highest (TOP) or lowest (LEAST) metric.")
 class RefineOrder(Enum):
-    TOP = "top"
-    LEAST = "least"
+    TOP = strawberry.enum_value("top", description="Highest metric first.")
+    LEAST = strawberry.enum_value("least", description="Lowest metric first.")
 
 
 OP_DESCRIPTION = (
@@ -212,7 +218,9 @@ class CorrelationRule:
 
 @strawberry.type(description="(Not) being a member of another segment of the same database.")
 class SegmentReference:
-    id: GlobalID = strawberry.field(description="The referenced segment's global id.")
+    segment_id: GlobalID = strawberry.field(
+        description="The referenced segment's global id (`id` in the JSON and the input)."
+    )
     in_: bool = strawberry.field(name="in", description="False: NOT a member of it.")
     pk: strawberry.Private[int]
 
@@ -306,7 +314,7 @@ class DefinitionNode:
         elif kind == "segment":
             pk = int(body.get("id", 0))
             node.segment = SegmentReference(
-                id=global_id("Segment", pk), in_=body.get("in", True), pk=pk
+                segment_id=global_id("Segment", pk), in_=body.get("in", True), pk=pk
             )
         elif kind == "sample":
             node.sample = SampleRule(

@@ -25,8 +25,10 @@ from schema.relay import CountedConnection, GlobalID, Node, NodeID, int_ids, nod
 
 @strawberry.enum(description="PRESET: shared with everyone in the database; FAVOURITE: yours only.")
 class SavedRuleKind(Enum):
-    PRESET = "preset"
-    FAVOURITE = "favourite"
+    PRESET = strawberry.enum_value(
+        "preset", description="Shared with everyone who sees the database."
+    )
+    FAVOURITE = strawberry.enum_value("favourite", description="Seen only by its author.")
 
 
 @strawberry.type(name="SavedRule", description="A rule kept for reuse in segment definitions.")

@@ -295,16 +295,16 @@ class SegmentConnection(CountedConnection[Segment]):
 
 @strawberry.enum(description="What segments are sorted by (then by id).")
 class SegmentOrderField(Enum):
-    NAME = "name"
-    CREATED_AT = "created_at"
-    AUTHOR = "author"
-    COUNT = "count"
+    NAME = strawberry.enum_value("name", description="By name.")
+    CREATED_AT = strawberry.enum_value("created_at", description="By creation time.")
+    AUTHOR = strawberry.enum_value("author", description="By the author's username.")
+    COUNT = strawberry.enum_value("count", description="By lastCount (never counted: as -1).")
 
 
 @strawberry.enum(description="Sort direction.")
 class SortDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
+    ASC = strawberry.enum_value("asc", description="Ascending (ties by id ascending).")
+    DESC = strawberry.enum_value("desc", description="Descending (ties by id ascending).")
 
 
 @strawberry.input(description="Which segments to list; all given conditions must hold.")

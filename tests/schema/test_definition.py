@@ -31,7 +31,7 @@ query($id: ID!) {{
           contact {{ match conditions {{ field op value }} }}
           event {{ type have match {CONDITIONS} {WINDOW} count {{ op value }}
                    aggregate {{ fn of op value }} share {{ op value }} }}
-          not {{ path segment {{ id in segment {{ name }} }} }}
+          not {{ path segment {{ segmentId in segment {{ name }} }} }}
           sequence {{ join rule {{ path sample {{ seed buckets from to }}
                                    correlation {{ op days
                                      first {{ type occurrence match {CONDITIONS} {WINDOW} }}
@@ -122,7 +122,7 @@ async def test_typed_definition_is_stored_as_json_and_read_back_typed(gql, accou
     assert event["event"]["aggregate"] == {"fn": "SUM", "of": "$value", "op": "gt", "value": 10}
     assert event["event"]["share"] == {"op": "gte", "value": 10}
     assert negation["not"]["segment"] == {
-        "id": gid("Segment", women_segment.id),
+        "segmentId": gid("Segment", women_segment.id),
         "in": True,
         "segment": {"name": "Women"},
     }
