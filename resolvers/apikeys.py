@@ -12,9 +12,10 @@ from permissions.apikeys import generate_api_key
 from permissions.audit import record_audit
 from permissions.errors import InputError, InvalidInput, NotFound
 from permissions.principal import Principal
-from resolvers.context import RequestContext, parse_id
+from resolvers.context import RequestContext
 from resolvers.grants import check_manageable, grantable_profile, visible_databases
 from resolvers.outcome import with_outcome
+from resolvers.paging import Page, SortKey, keyset_page
 
 MAX_NAME = 200
 
@@ -27,17 +28,26 @@ class CreatedApiKey:
     secret: str
 
 
-async def list_api_keys(include_revoked: bool) -> list[ApiKey]:
-    """API keys, newest first."""
+async def list_api_keys(
+    include_revoked: bool, first: int | None, after: str | None
+) -> Page[ApiKey]:
+    """A page of API keys, newest first."""
     query = ApiKey.all()
     if not include_revoked:
         query = query.filter(revoked_at__isnull=True)
-    return list(await query.order_by("-created_at", "-id"))
+    sort = [SortKey("created_at", descending=True)]
+    return await keyset_page(query, sort, first=first, after=after)
 
 
-async def get_api_key(key_id: object) -> ApiKey:
+async def api_keys_by_id(ids: list[int]) -> list[ApiKey | None]:
+    """API keys by id, in the order asked (None for a missing one)."""
+    rows = {k.id: k for k in await ApiKey.filter(id__in=ids)} if ids else {}
+    return [rows.get(i) for i in ids]
+
+
+async def get_api_key(key_id: int) -> ApiKey:
     """An API key by id, or NOT_FOUND."""
-    key = await ApiKey.get_or_none(id=parse_id(key_id, "ApiKey"))
+    key = await ApiKey.get_or_none(id=key_id)
     if key is None:
         raise NotFound("ApiKey", key_id)
     return key
@@ -55,7 +65,7 @@ def _snapshot(key: ApiKey, profile_name: str, database_ids: list[int]) -> dict:
 
 @with_outcome
 async def create_api_key(
-    ctx: RequestContext, principal: Principal, name: str, profile: str, database_ids: list[object]
+    ctx: RequestContext, principal: Principal, name: str, profile: str, database_ids: list[int]
 ) -> CreatedApiKey:
     """A new key with a profile and database grants the caller itself holds."""
     name = name.strip()
@@ -88,7 +98,7 @@ async def create_api_key(
 
 
 @with_outcome
-async def revoke_api_key(ctx: RequestContext, principal: Principal, key_id: object) -> ApiKey:
+async def revoke_api_key(ctx: RequestContext, principal: Principal, key_id: int) -> ApiKey:
     """Revoke a key at once (idempotent)."""
     key = await get_api_key(key_id)
     profile = await Profile.get(id=key.profile_id)  # type: ignore[attr-defined]

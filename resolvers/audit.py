@@ -1,4 +1,4 @@
-"""Reading the audit log (newest first, keyset paging)."""
+"""Reading the audit log (newest first, keyset paging), scoped to visible databases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from tortoise.expressions import Q
 from models import AuditEntry
 from permissions.principal import Principal
 from permissions.rules import visible_database_ids
-from resolvers.context import page_bounds, parse_id
+from resolvers.paging import Page, SortKey, keyset_page
+
+NEWEST_FIRST = [SortKey("id", descending=True)]
+
+
+def visible_entries_q(principal: Principal) -> Q:
+    """Entries with no database or of a database the principal may see."""
+    visible = visible_database_ids(principal)
+    if visible is None:
+        return Q()
+    return Q(database_id__isnull=True) | Q(database_id__in=sorted(visible))
 
 
 async def list_audit_entries(
@@ -18,19 +28,15 @@ async def list_audit_entries(
     object_type: str | None = None,
     object_id: str | None = None,
     action: str | None = None,
-    user_id: object | None = None,
-    database_id: object | None = None,
+    user_id: int | None = None,
+    database_id: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before: object | None = None,
-    first: int = 50,
-) -> list[AuditEntry]:
-    """Entries matching the filter; entries of databases the caller cannot see are left out."""
-    first, _ = page_bounds(first)
-    query = AuditEntry.all()
-    visible = visible_database_ids(principal)
-    if visible is not None:
-        query = query.filter(Q(database_id__isnull=True) | Q(database_id__in=sorted(visible)))
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[AuditEntry]:
+    """A page of entries matching the filter, newest first."""
+    query = AuditEntry.filter(visible_entries_q(principal))
     if object_type:
         query = query.filter(object_type=object_type)
     if object_id:
@@ -38,13 +44,19 @@ async def list_audit_entries(
     if action:
         query = query.filter(action=action)
     if user_id is not None:
-        query = query.filter(user_id=parse_id(user_id, "User"))
+        query = query.filter(user_id=user_id)
     if database_id is not None:
-        query = query.filter(database_id=parse_id(database_id, "Database"))
+        query = query.filter(database_id=database_id)
     if since is not None:
         query = query.filter(at__gte=since)
     if until is not None:
         query = query.filter(at__lt=until)
-    if before is not None:
-        query = query.filter(id__lt=parse_id(before, "AuditEntry"))
-    return list(await query.order_by("-id").limit(first))
+    return await keyset_page(query, NEWEST_FIRST, first=first, after=after)
+
+
+async def visible_audit_entries(principal: Principal, ids: list[int]) -> dict[int, AuditEntry]:
+    """The entries with these ids that the principal may see, by id."""
+    if not ids:
+        return {}
+    rows = await AuditEntry.filter(visible_entries_q(principal), id__in=ids)
+    return {row.id: row for row in rows}

@@ -10,7 +10,7 @@ from permissions.audit import record_audit
 from permissions.errors import InputError, InvalidInput, NotFound
 from permissions.principal import Principal
 from permissions.rules import can_see_database, database_q
-from resolvers.context import RequestContext, parse_id
+from resolvers.context import RequestContext
 from resolvers.outcome import transaction, with_outcome
 
 MAX_NAME = 200
@@ -22,11 +22,12 @@ async def list_databases(principal: Principal) -> list[ContactDatabase]:
     return list(await ContactDatabase.filter(database_q(principal, "id")).order_by("name"))
 
 
-async def get_database(principal: Principal, database_id: object) -> ContactDatabase:
+async def get_database(principal: Principal, database_id: int) -> ContactDatabase:
     """A database the principal may see; NOT_FOUND otherwise (even if it exists)."""
-    ident = parse_id(database_id, "Database")
     database = (
-        await ContactDatabase.get_or_none(id=ident) if can_see_database(principal, ident) else None
+        await ContactDatabase.get_or_none(id=database_id)
+        if can_see_database(principal, database_id)
+        else None
     )
     if database is None:
         raise NotFound("Database", database_id)

@@ -6,7 +6,6 @@ from models import ContactDatabase, Profile
 from permissions.errors import Forbidden, InputError, InvalidInput, NotFound
 from permissions.principal import Principal, profile_permissions
 from permissions.rules import can_grant_permissions, can_see_database
-from resolvers.context import parse_id
 
 
 async def grantable_profile(principal: Principal, name: str, path: tuple[str, ...]) -> Profile:
@@ -29,9 +28,9 @@ def check_grantable(principal: Principal, profile: Profile) -> None:
         )
 
 
-async def visible_databases(principal: Principal, ids: list[object]) -> list[ContactDatabase]:
+async def visible_databases(principal: Principal, ids: list[int]) -> list[ContactDatabase]:
     """The databases with these ids; NOT_FOUND for any that is missing or not visible."""
-    wanted = sorted({parse_id(i, "Database") for i in ids})
+    wanted = sorted(set(ids))
     for database_id in wanted:
         if not can_see_database(principal, database_id):
             raise NotFound("Database", database_id)

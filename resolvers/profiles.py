@@ -10,21 +10,23 @@ from permissions.errors import Forbidden, InputError, InvalidInput, NotFound
 from permissions.names import BUILTIN_PROFILES, Perm
 from permissions.principal import Principal, profile_permissions
 from permissions.rules import can_grant_permissions
-from resolvers.context import RequestContext, parse_id
+from resolvers.context import RequestContext
 from resolvers.outcome import transaction, with_outcome
+from resolvers.paging import Page, SortKey, keyset_page
 
 NAME_TAKEN = InputError(("name",), "A profile with this name exists.", "DUPLICATE")
 PROFILE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ .-]{0,63}$")
 
 
-async def list_profiles() -> list[Profile]:
-    """Every profile, built-ins first."""
-    return list(await Profile.all().order_by("-builtin", "name"))
+async def list_profiles(first: int | None, after: str | None) -> Page[Profile]:
+    """A page of profiles, built-ins first, then by name."""
+    sort = [SortKey("builtin", descending=True), SortKey("name")]
+    return await keyset_page(Profile.all(), sort, first=first, after=after)
 
 
-async def get_profile(profile_id: object) -> Profile:
+async def get_profile(profile_id: int) -> Profile:
     """A profile by id, or NOT_FOUND."""
-    profile = await Profile.get_or_none(id=parse_id(profile_id, "Profile"))
+    profile = await Profile.get_or_none(id=profile_id)
     if profile is None:
         raise NotFound("Profile", profile_id)
     return profile
@@ -97,7 +99,7 @@ def _editable(profile: Profile) -> None:
 async def update_profile(
     ctx: RequestContext,
     principal: Principal,
-    profile_id: object,
+    profile_id: int,
     *,
     name: str | None,
     description: str | None,
@@ -138,7 +140,7 @@ async def update_profile(
 
 
 @with_outcome
-async def delete_profile(ctx: RequestContext, principal: Principal, profile_id: object) -> int:
+async def delete_profile(ctx: RequestContext, principal: Principal, profile_id: int) -> int:
     """Delete a custom profile nobody uses."""
     profile = await get_profile(profile_id)
     _check_grantable(principal, profile_permissions(profile))

@@ -11,7 +11,7 @@ from permissions.audit import record_audit
 from permissions.errors import InputError, InvalidInput, NotFound
 from permissions.passwords import hash_password, password_problems
 from permissions.principal import Principal
-from resolvers.context import RequestContext, page_bounds, parse_id
+from resolvers.context import RequestContext
 from resolvers.grants import (
     check_grantable,
     check_manageable,
@@ -19,13 +19,13 @@ from resolvers.grants import (
     visible_databases,
 )
 from resolvers.outcome import with_outcome
+from resolvers.paging import Page, SortKey, keyset_page
 
 
 async def list_users(
-    search: str | None, include_inactive: bool, first: int, offset: int
-) -> list[User]:
-    """Users ordered by username, optionally filtered by a search on name or e-mail."""
-    first, offset = page_bounds(first, offset)
+    search: str | None, include_inactive: bool, first: int | None, after: str | None
+) -> Page[User]:
+    """A page of users by username, optionally filtered by a search on name or e-mail."""
     query = User.all()
     if not include_inactive:
         query = query.filter(is_active=True)
@@ -35,12 +35,12 @@ async def list_users(
             | Q(display_name__icontains=search)
             | Q(email__icontains=search)
         )
-    return list(await query.order_by("username").offset(offset).limit(first))
+    return await keyset_page(query, [SortKey("username")], first=first, after=after)
 
 
-async def get_user(user_id: object) -> User:
+async def get_user(user_id: int) -> User:
     """A user by id, or NOT_FOUND."""
-    user = await User.get_or_none(id=parse_id(user_id, "User"))
+    user = await User.get_or_none(id=user_id)
     if user is None:
         raise NotFound("User", user_id)
     return user
@@ -60,7 +60,7 @@ async def create_user(
     username: str,
     password: str,
     profile: str,
-    database_ids: list[object],
+    database_ids: list[int],
     display_name: str,
     email: str | None,
 ) -> User:
@@ -81,7 +81,7 @@ async def create_user(
     )
 
 
-async def _manageable_user(principal: Principal, user_id: object) -> User:
+async def _manageable_user(principal: Principal, user_id: int) -> User:
     user = await get_user(user_id)
     check_manageable(principal, await Profile.get(id=user.profile_id), "user")  # type: ignore[attr-defined]
     return user
@@ -91,7 +91,7 @@ async def _manageable_user(principal: Principal, user_id: object) -> User:
 async def update_user(
     ctx: RequestContext,
     principal: Principal,
-    user_id: object,
+    user_id: int,
     *,
     display_name: str | None = None,
     email: str | None = None,
@@ -144,7 +144,7 @@ async def update_user(
 
 @with_outcome
 async def set_user_password(
-    ctx: RequestContext, principal: Principal, user_id: object, password: str
+    ctx: RequestContext, principal: Principal, user_id: int, password: str
 ) -> User:
     """Set another user's password; that user's tokens stop working."""
     user = await _manageable_user(principal, user_id)
@@ -172,7 +172,7 @@ async def change_grants(
     ctx: RequestContext,
     principal: Principal,
     user_id: object,
-    database_ids: list[object],
+    database_ids: list[int],
     *,
     grant: bool,
 ) -> User:

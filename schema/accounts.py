@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
@@ -18,8 +19,10 @@ from resolvers import apikeys as resolve_keys
 from resolvers import auth as resolve_auth
 from resolvers import profiles as resolve_profiles
 from resolvers import users as resolve_users
-from schema.base import Info, UserError, gid, user_errors
+from resolvers.paging import DEFAULT_PAGE, MAX_PAGE
+from schema.base import Info, UserError, user_errors
 from schema.databases import Database
+from schema.relay import CountedConnection, GlobalID, Node, NodeID, global_id, int_ids, node_pk
 
 Permission = strawberry.enum(
     Perm, name="Permission", description="A permission from the catalog a profile can hold."
@@ -49,8 +52,8 @@ class PermissionInfo:
 
 
 @strawberry.type(description="A named set of permissions; built-in profiles cannot be changed.")
-class Profile:
-    id: strawberry.ID = strawberry.field(description="Identifier.")
+class Profile(Node):
+    id: NodeID[int]
     name: str = strawberry.field(description="Unique name.")
     description: str = strawberry.field(description="Free text.")
     builtin: bool = strawberry.field(description="True for ADMIN, POWERUSER, USER and GUEST.")
@@ -61,17 +64,28 @@ class Profile:
         """The GraphQL form of a Profile row."""
         known = {p.value for p in Perm}
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=row.id,
             name=row.name,
             description=row.description,
             builtin=row.builtin,
             permissions=[Perm(p) for p in sorted(row.permissions or []) if p in known],
         )
 
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Profile | None]:
+        """Profiles by id; like `profiles`, readable by every authenticated caller."""
+        principal_of(info)
+        ids = int_ids(node_ids)
+        rows = await info.context.loaders.profile.load_many([i for i in ids if i is not None])
+        found = {r.id: cls.from_model(r) for r in rows if r is not None}
+        return [found.get(i) if i is not None else None for i in ids]
+
 
 @strawberry.type(description="A person who logs in with username and password.")
-class User:
-    id: strawberry.ID = strawberry.field(description="Identifier.")
+class User(Node):
+    id: NodeID[int]
     username: str = strawberry.field(description="Login name, unique.")
     display_name: str = strawberry.field(description="Name shown to people.")
     email: str | None = strawberry.field(description="E-mail address, if known.")
@@ -84,7 +98,7 @@ class User:
     def from_model(cls, row: UserRow) -> User:
         """The GraphQL form of a User row."""
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=row.id,
             username=row.username,
             display_name=row.display_name,
             email=row.email,
@@ -93,6 +107,21 @@ class User:
             last_login_at=row.last_login_at,
             profile_id=row.profile_id,  # type: ignore[attr-defined]
         )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[User | None]:
+        """Users by id for callers with user.manage; anyone else finds only itself."""
+        principal = principal_of(info)
+        manager = may(principal, Perm.USER_MANAGE)
+        ids = [
+            i if manager or (principal.is_user and i == principal.user_id) else None
+            for i in int_ids(node_ids)
+        ]
+        rows = await info.context.loaders.user.load_many([i for i in ids if i is not None])
+        found = {r.id: cls.from_model(r) for r in rows if r is not None}
+        return [found.get(i) if i is not None else None for i in ids]
 
     @strawberry.field(description="The user's profile.")
     async def profile(self, info: Info) -> Profile:
@@ -103,13 +132,13 @@ class User:
         "Users with database.manage see every database regardless."
     )
     async def databases(self, info: Info) -> list[Database]:
-        ids = await info.context.loaders.user_database_ids.load(int(self.id))
+        ids = await info.context.loaders.user_database_ids.load(self.id)
         return await _visible_databases(info, ids)
 
 
 @strawberry.type(description="A machine credential. Its secret is shown only when created.")
-class ApiKey:
-    id: strawberry.ID = strawberry.field(description="Identifier.")
+class ApiKey(Node):
+    id: NodeID[int]
     name: str = strawberry.field(description="What the key is for.")
     prefix: str = strawberry.field(description="Public part of the key (`cpk_<prefix>_...`).")
     created_at: datetime = strawberry.field(description="When it was created.")
@@ -124,7 +153,7 @@ class ApiKey:
     def from_model(cls, row: ApiKeyRow) -> ApiKey:
         """The GraphQL form of an ApiKey row."""
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=row.id,
             name=row.name,
             prefix=row.prefix,
             created_at=row.created_at,
@@ -133,6 +162,22 @@ class ApiKey:
             profile_id=row.profile_id,  # type: ignore[attr-defined]
             created_by_id=row.created_by_id,  # type: ignore[attr-defined]
         )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[ApiKey | None]:
+        """Keys by id for callers with apikey.manage; a key calling finds only itself."""
+        principal = principal_of(info)
+        manager = may(principal, Perm.APIKEY_MANAGE)
+        ids = [
+            i if manager or (i is not None and i == principal.api_key_id) else None
+            for i in int_ids(node_ids)
+        ]
+        loader = info.context.loader("api_key", resolve_keys.api_keys_by_id)
+        rows = await loader.load_many([i for i in ids if i is not None])
+        found = {r.id: cls.from_model(r) for r in rows if r is not None}
+        return [found.get(i) if i is not None else None for i in ids]
 
     @strawberry.field(description="True until revoked.")
     def is_active(self) -> bool:
@@ -144,7 +189,7 @@ class ApiKey:
 
     @strawberry.field(description="Databases the key may use (only those the caller may see).")
     async def databases(self, info: Info) -> list[Database]:
-        ids = await info.context.loaders.api_key_database_ids.load(int(self.id))
+        ids = await info.context.loaders.api_key_database_ids.load(self.id)
         return await _visible_databases(info, ids)
 
     @strawberry.field(description="The user who created the key; the key writes as this user.")
@@ -154,6 +199,33 @@ class ApiKey:
         return User.from_model(row)
 
 
+def _capabilities_type() -> type:
+    """A type with one Boolean per catalog permission (segment.write -> segmentWrite)."""
+    annotations: dict[str, object] = {}
+    namespace: dict[str, object] = {"__annotations__": annotations}
+    for perm in Perm:
+        annotations[perm.name.lower()] = bool
+        namespace[perm.name.lower()] = strawberry.field(
+            description=f"{PERM_DESCRIPTIONS[perm]} (permission `{perm.value}`)."
+        )
+    return strawberry.type(
+        type("Capabilities", (), namespace),
+        description="What the caller's profile allows: one flag per permission of the "
+        "catalog, named like the `Permission` enum in camelCase (SEGMENT_WRITE -> "
+        "`segmentWrite`). Ask for the flags a screen needs, e.g. `me { capabilities "
+        "{ segmentWrite planRun } }`, and hide what is false. The flags are per profile: "
+        "database grants and ownership still apply per object (see `editable` on objects).",
+    )
+
+
+Capabilities = _capabilities_type()
+
+
+def capabilities_of(permissions: frozenset[Perm]) -> object:
+    """The Capabilities of a caller holding `permissions`."""
+    return Capabilities(**{perm.name.lower(): perm in permissions for perm in Perm})
+
+
 @strawberry.type(description="The caller: who it is and what it may do, so a UI can hide the rest.")
 class Viewer:
     kind: PrincipalKind = strawberry.field(description="A logged-in user or an API key.")
@@ -161,7 +233,15 @@ class Viewer:
     user: User | None = strawberry.field(description="The logged-in user (null for API keys).")
     api_key: ApiKey | None = strawberry.field(description="The API key (null for users).")
     profile: Profile = strawberry.field(description="The caller's profile.")
-    permissions: list[Permission] = strawberry.field(description="Everything the profile holds.")
+    capabilities: Capabilities = strawberry.field(  # type: ignore[valid-type]
+        description="What the caller may do, one Boolean per permission "
+        "(`me { capabilities { segmentWrite } }`): the easiest way for a UI to hide "
+        "buttons and screens."
+    )
+    permissions: list[Permission] = strawberry.field(
+        description="Everything the profile holds, as a list (the same as the true flags of "
+        "`capabilities`)."
+    )
     databases: list[Database] = strawberry.field(description="The databases the caller sees.")
     all_databases: bool = strawberry.field(
         description="True if the caller sees every database, present and future."
@@ -213,7 +293,7 @@ class ProfilePayload:
 
 @strawberry.type(description="Result of deleteProfile.")
 class DeleteProfilePayload:
-    deleted_id: strawberry.ID | None = strawberry.field(description="Id of the deleted profile.")
+    deleted_id: GlobalID | None = strawberry.field(description="Global id of the deleted profile.")
     user_errors: list[UserError] = strawberry.field(description="Why it was not deleted.")
 
 
@@ -237,8 +317,8 @@ class CreateUserInput:
     username: str = strawberry.field(description="1-150 letters, digits and _ . @ + -")
     password: str = strawberry.field(description="At least 10 characters.")
     profile: str = strawberry.field(default="USER", description="Profile name.")
-    database_ids: list[strawberry.ID] = strawberry.field(
-        default_factory=list, description="Databases the user may see."
+    database_ids: list[GlobalID] = strawberry.field(
+        default_factory=list, description="Global ids of the databases the user may see."
     )
     display_name: str = strawberry.field(default="", description="Name shown to people.")
     email: str | None = strawberry.field(default=None, description="E-mail address.")
@@ -276,15 +356,42 @@ class UpdateProfileInput:
 class CreateApiKeyInput:
     name: str = strawberry.field(description="What the key is for.")
     profile: str = strawberry.field(description="Profile name; its permissions apply to the key.")
-    database_ids: list[strawberry.ID] = strawberry.field(
-        default_factory=list, description="Databases the key may use."
+    database_ids: list[GlobalID] = strawberry.field(
+        default_factory=list, description="Global ids of the databases the key may use."
     )
 
 
 _INPUT = strawberry.argument(description="What to create or change.")
-UserId = Annotated[strawberry.ID, strawberry.argument(description="User id.")]
-ProfileId = Annotated[strawberry.ID, strawberry.argument(description="Profile id.")]
-DatabaseIds = Annotated[list[strawberry.ID], strawberry.argument(description="Database ids.")]
+UserId = Annotated[GlobalID, strawberry.argument(description="The user's global id.")]
+ProfileId = Annotated[GlobalID, strawberry.argument(description="The profile's global id.")]
+ApiKeyId = Annotated[GlobalID, strawberry.argument(description="The API key's global id.")]
+DatabaseIds = Annotated[list[GlobalID], strawberry.argument(description="Global ids of databases.")]
+First = Annotated[
+    int | None,
+    strawberry.argument(description=f"Page size (1-{MAX_PAGE}, default {DEFAULT_PAGE})."),
+]
+After = Annotated[
+    str | None, strawberry.argument(description="The `endCursor` of the previous page.")
+]
+
+
+@strawberry.type(description="Users by username, page by page.")
+class UserConnection(CountedConnection[User]):
+    pass
+
+
+@strawberry.type(description="Profiles, built-ins first, page by page.")
+class ProfileConnection(CountedConnection[Profile]):
+    pass
+
+
+@strawberry.type(description="API keys, newest first, page by page.")
+class ApiKeyConnection(CountedConnection[ApiKey]):
+    pass
+
+
+def _database_pks(ids: Iterable[GlobalID]) -> list[int]:
+    return [node_pk(i, "Database") for i in ids]
 
 
 def _user(row: UserRow | None) -> User | None:
@@ -307,6 +414,7 @@ class AccountsQuery:
             user=_user(found.user),
             api_key=ApiKey.from_model(found.api_key) if found.api_key else None,
             profile=Profile.from_model(found.profile),
+            capabilities=capabilities_of(principal.permissions),
             permissions=sorted(principal.permissions, key=lambda p: p.value),
             databases=[Database.from_model(d) for d in found.databases],
             all_databases=principal.all_databases,
@@ -323,7 +431,8 @@ class AccountsQuery:
         return [PermissionInfo(permission=p, description=PERM_DESCRIPTIONS[p]) for p in Perm]
 
     @strawberry.field(
-        description="Users by username. Requires user.manage.",
+        description="Users by username (a connection: page with `after` = "
+        "`pageInfo.endCursor`). Requires user.manage.",
         extensions=requires(Perm.USER_MANAGE),
     )
     async def users(
@@ -335,32 +444,32 @@ class AccountsQuery:
         include_inactive: Annotated[
             bool, strawberry.argument(description="Also list deactivated users.")
         ] = False,
-        first: Annotated[int, strawberry.argument(description="How many (1-500).")] = 100,
-        offset: Annotated[int, strawberry.argument(description="How many to skip.")] = 0,
-    ) -> list[User] | None:
-        rows = await resolve_users.list_users(search, include_inactive, first, offset)
-        return [User.from_model(r) for r in rows]
+        first: First = None,
+        after: After = None,
+    ) -> UserConnection | None:
+        page = await resolve_users.list_users(search, include_inactive, first, after)
+        return UserConnection.from_page(page, User.from_model)
 
     @strawberry.field(
         description="One user. Requires user.manage.", extensions=requires(Perm.USER_MANAGE)
     )
-    async def user(
-        self, id: Annotated[strawberry.ID, strawberry.argument(description="User id.")]
-    ) -> User | None:
-        return User.from_model(await resolve_users.get_user(id))
-
-    @strawberry.field(description="Every profile, built-ins first.", extensions=requires(None))
-    async def profiles(self) -> list[Profile] | None:
-        return [Profile.from_model(p) for p in await resolve_profiles.list_profiles()]
-
-    @strawberry.field(description="One profile.", extensions=requires(None))
-    async def profile(
-        self, id: Annotated[strawberry.ID, strawberry.argument(description="Profile id.")]
-    ) -> Profile | None:
-        return Profile.from_model(await resolve_profiles.get_profile(id))
+    async def user(self, id: UserId) -> User | None:
+        return User.from_model(await resolve_users.get_user(node_pk(id, "User")))
 
     @strawberry.field(
-        description="API keys, newest first. Requires apikey.manage.",
+        description="Profiles, built-ins first, then by name (a connection).",
+        extensions=requires(None),
+    )
+    async def profiles(self, first: First = None, after: After = None) -> ProfileConnection | None:
+        page = await resolve_profiles.list_profiles(first, after)
+        return ProfileConnection.from_page(page, Profile.from_model)
+
+    @strawberry.field(description="One profile.", extensions=requires(None))
+    async def profile(self, id: ProfileId) -> Profile | None:
+        return Profile.from_model(await resolve_profiles.get_profile(node_pk(id, "Profile")))
+
+    @strawberry.field(
+        description="API keys, newest first (a connection). Requires apikey.manage.",
         extensions=requires(Perm.APIKEY_MANAGE),
     )
     async def api_keys(
@@ -368,8 +477,11 @@ class AccountsQuery:
         include_revoked: Annotated[
             bool, strawberry.argument(description="Also list revoked keys.")
         ] = False,
-    ) -> list[ApiKey] | None:
-        return [ApiKey.from_model(k) for k in await resolve_keys.list_api_keys(include_revoked)]
+        first: First = None,
+        after: After = None,
+    ) -> ApiKeyConnection | None:
+        page = await resolve_keys.list_api_keys(include_revoked, first, after)
+        return ApiKeyConnection.from_page(page, ApiKey.from_model)
 
 
 @strawberry.type(description="Account root mutations.")
@@ -433,7 +545,7 @@ class AccountsMutation:
             username=input.username,
             password=input.password,
             profile=input.profile,
-            database_ids=list(input.database_ids),
+            database_ids=_database_pks(input.database_ids),
             display_name=input.display_name,
             email=input.email,
         )
@@ -448,7 +560,7 @@ class AccountsMutation:
         outcome = await resolve_users.update_user(
             info.context,
             principal_of(info),
-            id,
+            node_pk(id, "User"),
             display_name=input.display_name,
             email=input.email,
             profile=input.profile,
@@ -462,7 +574,7 @@ class AccountsMutation:
     )
     async def deactivate_user(self, info: Info, id: UserId) -> UserPayload | None:
         outcome = await resolve_users.update_user(
-            info.context, principal_of(info), id, is_active=False
+            info.context, principal_of(info), node_pk(id, "User"), is_active=False
         )
         return UserPayload(user=_user(outcome.value), user_errors=user_errors(outcome.errors))
 
@@ -477,7 +589,7 @@ class AccountsMutation:
         password: Annotated[str, strawberry.argument(description="At least 10 characters.")],
     ) -> UserPayload | None:
         outcome = await resolve_users.set_user_password(
-            info.context, principal_of(info), id, password
+            info.context, principal_of(info), node_pk(id, "User"), password
         )
         return UserPayload(user=_user(outcome.value), user_errors=user_errors(outcome.errors))
 
@@ -489,7 +601,11 @@ class AccountsMutation:
         self, info: Info, user_id: UserId, database_ids: DatabaseIds
     ) -> UserPayload | None:
         outcome = await resolve_users.change_grants(
-            info.context, principal_of(info), user_id, list(database_ids), grant=True
+            info.context,
+            principal_of(info),
+            node_pk(user_id, "User"),
+            _database_pks(database_ids),
+            grant=True,
         )
         return UserPayload(user=_user(outcome.value), user_errors=user_errors(outcome.errors))
 
@@ -501,7 +617,11 @@ class AccountsMutation:
         self, info: Info, user_id: UserId, database_ids: DatabaseIds
     ) -> UserPayload | None:
         outcome = await resolve_users.change_grants(
-            info.context, principal_of(info), user_id, list(database_ids), grant=False
+            info.context,
+            principal_of(info),
+            node_pk(user_id, "User"),
+            _database_pks(database_ids),
+            grant=False,
         )
         return UserPayload(user=_user(outcome.value), user_errors=user_errors(outcome.errors))
 
@@ -529,7 +649,7 @@ class AccountsMutation:
         outcome = await resolve_profiles.update_profile(
             info.context,
             principal_of(info),
-            id,
+            node_pk(id, "Profile"),
             name=input.name,
             description=input.description,
             permissions=input.permissions,
@@ -542,10 +662,11 @@ class AccountsMutation:
         extensions=requires(Perm.PROFILE_MANAGE),
     )
     async def delete_profile(self, info: Info, id: ProfileId) -> DeleteProfilePayload | None:
-        outcome = await resolve_profiles.delete_profile(info.context, principal_of(info), id)
-        return DeleteProfilePayload(
-            deleted_id=gid(outcome.value), user_errors=user_errors(outcome.errors)
+        outcome = await resolve_profiles.delete_profile(
+            info.context, principal_of(info), node_pk(id, "Profile")
         )
+        deleted = global_id("Profile", outcome.value) if outcome.value is not None else None
+        return DeleteProfilePayload(deleted_id=deleted, user_errors=user_errors(outcome.errors))
 
     @strawberry.mutation(
         description="Create an API key; the secret is in the payload and never shown again. "
@@ -556,7 +677,11 @@ class AccountsMutation:
         self, info: Info, input: Annotated[CreateApiKeyInput, _INPUT]
     ) -> CreateApiKeyPayload | None:
         outcome = await resolve_keys.create_api_key(
-            info.context, principal_of(info), input.name, input.profile, list(input.database_ids)
+            info.context,
+            principal_of(info),
+            input.name,
+            input.profile,
+            _database_pks(input.database_ids),
         )
         created = outcome.value
         return CreateApiKeyPayload(
@@ -569,11 +694,9 @@ class AccountsMutation:
         description="Revoke an API key at once. Requires apikey.manage.",
         extensions=requires(Perm.APIKEY_MANAGE),
     )
-    async def revoke_api_key(
-        self,
-        info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="API key id.")],
-    ) -> ApiKeyPayload | None:
-        outcome = await resolve_keys.revoke_api_key(info.context, principal_of(info), id)
+    async def revoke_api_key(self, info: Info, id: ApiKeyId) -> ApiKeyPayload | None:
+        outcome = await resolve_keys.revoke_api_key(
+            info.context, principal_of(info), node_pk(id, "ApiKey")
+        )
         key = ApiKey.from_model(outcome.value) if outcome.value else None
         return ApiKeyPayload(api_key=key, user_errors=user_errors(outcome.errors))

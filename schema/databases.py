@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -10,13 +11,15 @@ import strawberry
 from models import ContactDatabase
 from permissions.classes import principal_of, requires
 from permissions.names import Perm
+from permissions.rules import can_see_database
 from resolvers import databases as resolve
 from schema.base import Info, UserError, user_errors
+from schema.relay import GlobalID, Node, NodeID, int_ids, node_pk
 
 
 @strawberry.type(description="A contact database: the contacts segments and plans apply to.")
-class Database:
-    id: strawberry.ID = strawberry.field(description="Identifier.")
+class Database(Node):
+    id: NodeID[int]
     name: str = strawberry.field(description="Unique name.")
     description: str = strawberry.field(description="Free text.")
     timezone: str = strawberry.field(
@@ -28,12 +31,23 @@ class Database:
     def from_model(cls, row: ContactDatabase) -> Database:
         """The GraphQL form of a ContactDatabase row."""
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=row.id,
             name=row.name,
             description=row.description,
             timezone=row.timezone,
             created_at=row.created_at,
         )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Database | None]:
+        """Databases by id; None for one that is missing or not granted to the caller."""
+        principal = principal_of(info)
+        ids = [i if can_see_database(principal, i) else None for i in int_ids(node_ids)]
+        rows = await info.context.loaders.database.load_many([i for i in ids if i is not None])
+        found = {r.id: cls.from_model(r) for r in rows if r is not None}
+        return [found.get(i) if i is not None else None for i in ids]
 
 
 @strawberry.input(description="A new contact database.")
@@ -67,9 +81,10 @@ class DatabasesQuery:
     async def database(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="Database id.")],
+        id: Annotated[GlobalID, strawberry.argument(description="The database's global id.")],
     ) -> Database | None:
-        return Database.from_model(await resolve.get_database(principal_of(info), id))
+        database_id = node_pk(id, "Database")
+        return Database.from_model(await resolve.get_database(principal_of(info), database_id))
 
 
 @strawberry.type(description="Database root mutations.")

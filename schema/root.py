@@ -23,7 +23,7 @@ from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 
 from permissions.classes import required_permission
-from permissions.errors import RequestError
+from permissions.errors import BadArgument, RequestError
 from permissions.names import Perm
 from schema.accounts import AccountsMutation, AccountsQuery
 from schema.audit import AuditQuery
@@ -87,6 +87,12 @@ def is_unexpected(error: GraphQLError) -> bool:
     )
 
 
+def code_malformed_id(error: GraphQLError) -> None:
+    """A global id that does not decode is the client's mistake: code it BAD_USER_INPUT."""
+    if isinstance(error.original_error, GlobalIDValueError) and not error.extensions:
+        error.extensions = {"code": BadArgument.code}
+
+
 def _request_id(execution_context: ExecutionContext | None) -> str | None:
     context = getattr(execution_context, "context", None)
     return getattr(context, "request_id", None)
@@ -123,6 +129,7 @@ class ContactplanSchema(strawberry.Schema):
     ) -> None:
         request_id = _request_id(execution_context)
         for error in errors:
+            code_malformed_id(error)
             if is_unexpected(error):
                 log.error(
                     "internal error request=%s path=%s: %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from models import ApiKey, AuditEntry
+from schema.relay import global_id, node_pk
 
 CREATE = """mutation($input: CreateApiKeyInput!) { createApiKey(input: $input)
   { secret apiKey { id name prefix isActive profile { name } databases { name }
@@ -15,8 +16,17 @@ def codes(result: dict) -> list[str]:
     return [e["extensions"]["code"] for e in result.get("errors", [])]
 
 
+def gid(type_name: str, pk: int) -> str:
+    return str(global_id(type_name, pk))
+
+
+def nodes(result: dict, field: str = "apiKeys") -> list[dict]:
+    return [edge["node"] for edge in result["data"][field]["edges"]]
+
+
 async def _create(gql, accounts, profile: str = "GUEST", databases=None) -> dict:
-    ids = [str(d.id) for d in (databases if databases is not None else [accounts.database])]
+    chosen = databases if databases is not None else [accounts.database]
+    ids = [gid("Database", d.id) for d in chosen]
     result = await gql.execute(
         CREATE,
         {"input": {"name": "nightly import", "profile": profile, "databaseIds": ids}},
@@ -33,7 +43,7 @@ async def test_created_key_works_and_is_stored_hashed(gql, accounts) -> None:
     assert key["profile"] == {"name": "GUEST"}
     assert key["databases"] == [{"name": "Main"}]
     assert key["createdBy"] == {"username": "admin"}
-    row = await ApiKey.get(id=int(key["id"]))
+    row = await ApiKey.get(id=node_pk(key["id"], "ApiKey"))
     secret_part = secret.split("_", 2)[2]
     assert row.key_hash == hashlib.sha256(secret_part.encode()).hexdigest()
     assert secret_part not in row.key_hash
@@ -45,16 +55,16 @@ async def test_created_key_works_and_is_stored_hashed(gql, accounts) -> None:
 
 async def test_secret_is_never_shown_again(gql, accounts) -> None:
     payload = await _create(gql, accounts)
-    listing = await gql.execute("{ apiKeys { name prefix } }", token=accounts.token["ADMIN"])
+    listing = await gql.execute(
+        "{ apiKeys { edges { node { name prefix } } } }", token=accounts.token["ADMIN"]
+    )
     assert payload["secret"] not in str(listing)
-    assert listing["data"]["apiKeys"] == [
-        {"name": "nightly import", "prefix": payload["apiKey"]["prefix"]}
-    ]
+    assert nodes(listing) == [{"name": "nightly import", "prefix": payload["apiKey"]["prefix"]}]
 
 
 async def test_key_carries_its_profile(gql, accounts) -> None:
     secret = (await _create(gql, accounts, profile="GUEST"))["secret"]
-    result = await gql.execute("{ users { id } }", token=secret)
+    result = await gql.execute("{ users { totalCount } }", token=secret)
     assert codes(result) == ["FORBIDDEN"]
 
 
@@ -64,7 +74,7 @@ async def test_key_sees_only_its_databases(gql, accounts) -> None:
     assert result["data"]["databases"] == []
     result = await gql.execute(
         "query($id: ID!) { database(id: $id) { name } }",
-        {"id": str(accounts.database.id)},
+        {"id": gid("Database", accounts.database.id)},
         token=secret,
     )
     assert codes(result) == ["NOT_FOUND"]
@@ -81,12 +91,15 @@ async def test_revoke_stops_the_key_at_once(gql, accounts) -> None:
     assert codes(await gql.execute("{ me { name } }", token=payload["secret"])) == [
         "UNAUTHENTICATED"
     ]
-    listing = await gql.execute("{ apiKeys { id } }", token=accounts.token["ADMIN"])
-    assert listing["data"]["apiKeys"] == []
-    revoked = await gql.execute(
-        "{ apiKeys(includeRevoked: true) { id } }", token=accounts.token["ADMIN"]
+    listing = await gql.execute(
+        "{ apiKeys { totalCount edges { node { id } } } }", token=accounts.token["ADMIN"]
     )
-    assert revoked["data"]["apiKeys"] == [{"id": payload["apiKey"]["id"]}]
+    assert listing["data"]["apiKeys"] == {"totalCount": 0, "edges": []}
+    revoked = await gql.execute(
+        "{ apiKeys(includeRevoked: true) { edges { node { id } } } }",
+        token=accounts.token["ADMIN"],
+    )
+    assert nodes(revoked) == [{"id": payload["apiKey"]["id"]}]
     # revoking again changes nothing and writes no second entry
     await gql.execute(
         "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } } }",
@@ -111,9 +124,27 @@ async def test_key_name_is_required(gql, accounts) -> None:
 
 async def test_key_for_unknown_database_is_not_found(gql, accounts) -> None:
     result = await gql.execute(
-        'mutation { createApiKey(input: {name: "k", profile: "GUEST", databaseIds: ["77777"]})'
-        " { secret } }",
+        'mutation($db: ID!) { createApiKey(input: {name: "k", profile: "GUEST",'
+        " databaseIds: [$db]}) { secret } }",
+        {"db": gid("Database", 77777)},
         token=accounts.token["ADMIN"],
     )
     assert codes(result) == ["NOT_FOUND"]
     assert await ApiKey.all().count() == 0
+
+
+async def test_api_keys_page_newest_first(gql, accounts) -> None:
+    for _ in range(3):
+        await _create(gql, accounts)
+    expected = [
+        gid("ApiKey", pk)
+        for pk in await ApiKey.all().order_by("-created_at", "id").values_list("id", flat=True)
+    ]
+    query = """query($after: String) { apiKeys(first: 2, after: $after)
+      { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }"""
+    first = await gql.execute(query, {"after": None}, token=accounts.token["ADMIN"])
+    connection = first["data"]["apiKeys"]
+    assert connection["totalCount"] == 3 and connection["pageInfo"]["hasNextPage"]
+    after = connection["pageInfo"]["endCursor"]
+    second = await gql.execute(query, {"after": after}, token=accounts.token["ADMIN"])
+    assert [n["id"] for n in nodes(first) + nodes(second)] == expected

@@ -10,17 +10,26 @@ from permissions.apikeys import generate_api_key
 from permissions.audit import record_audit
 from schema.accounts import AccountsMutation
 from schema.databases import DatabasesMutation
+from schema.relay import global_id, node_pk
 from schema.root import operation_table
 from tests.conftest import TEST_PASSWORD
 
 MUTATIONS = [*sorted(operation_table(AccountsMutation, DatabasesMutation)), "login"]
 
 
+def gid(type_name: str, pk: int) -> str:
+    return str(global_id(type_name, pk))
+
+
+def object_ids(result: dict) -> list[str]:
+    return [edge["node"]["objectId"] for edge in result["data"]["auditEntries"]["edges"]]
+
+
 async def _successful_request(name: str, accounts) -> tuple[str, dict, str, str]:
     """(document, variables, token, expected 'action object_type') of a mutation that works."""
     admin = accounts.token["ADMIN"]
-    guest_id = str(accounts.users["GUEST"].id)
-    db_id = str(accounts.other_database.id)
+    guest_id = gid("User", accounts.users["GUEST"].id)
+    db_id = gid("Database", accounts.other_database.id)
     custom = await Profile.create(name="Custom", permissions=["segment.read"], builtin=False)
     new = generate_api_key()
     key = await ApiKey.create(
@@ -82,7 +91,7 @@ async def _successful_request(name: str, accounts) -> tuple[str, dict, str, str]
         "revokeDatabases": (
             "mutation($id: ID!, $db: ID!) { revokeDatabases(userId: $id, databaseIds: [$db])"
             " { user { id } } }",
-            {"id": guest_id, "db": str(accounts.database.id)},
+            {"id": guest_id, "db": gid("Database", accounts.database.id)},
             admin,
             "revoke user",
         ),
@@ -95,13 +104,13 @@ async def _successful_request(name: str, accounts) -> tuple[str, dict, str, str]
         "updateProfile": (
             'mutation($id: ID!) { updateProfile(id: $id, input: {description: "changed"})'
             " { profile { id } } }",
-            {"id": str(custom.id)},
+            {"id": gid("Profile", custom.id)},
             admin,
             "update profile",
         ),
         "deleteProfile": (
             "mutation($id: ID!) { deleteProfile(id: $id) { deletedId } }",
-            {"id": str((await Profile.create(name="Unused", builtin=False)).id)},
+            {"id": gid("Profile", (await Profile.create(name="Unused", builtin=False)).id)},
             admin,
             "delete profile",
         ),
@@ -113,7 +122,7 @@ async def _successful_request(name: str, accounts) -> tuple[str, dict, str, str]
         ),
         "revokeApiKey": (
             "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } } }",
-            {"id": str(key.id)},
+            {"id": gid("ApiKey", key.id)},
             admin,
             "revoke api_key",
         ),
@@ -149,15 +158,21 @@ async def test_audit_log_lists_newest_first_with_paging_and_filters(gql, account
     for i in range(5):
         await record_audit(None, "update", "segment", i, database_id=accounts.database.id)
     await record_audit(None, "delete", "plan", 9, database_id=accounts.database.id)
-    query = """query($f: AuditFilter, $first: Int!, $before: ID) {
-      auditEntries(filter: $f, first: $first, before: $before) { id action objectId } }"""
+    query = """query($f: AuditFilter, $first: Int!, $after: String) {
+      auditEntries(filter: $f, first: $first, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } edges { node { id action objectId } } } }"""
     seg = {"objectType": "segment"}
-    page1 = (await gql.execute(query, {"f": seg, "first": 3}, token=admin))["data"]["auditEntries"]
-    assert [e["objectId"] for e in page1] == ["4", "3", "2"]
-    page2 = await gql.execute(query, {"f": seg, "first": 3, "before": page1[-1]["id"]}, token=admin)
-    assert [e["objectId"] for e in page2["data"]["auditEntries"]] == ["1", "0"]
+    page1 = await gql.execute(query, {"f": seg, "first": 3}, token=admin)
+    assert object_ids(page1) == ["4", "3", "2"]
+    assert page1["data"]["auditEntries"]["totalCount"] == 5
+    after = page1["data"]["auditEntries"]["pageInfo"]["endCursor"]
+    page2 = await gql.execute(query, {"f": seg, "first": 3, "after": after}, token=admin)
+    assert object_ids(page2) == ["1", "0"]
+    assert page2["data"]["auditEntries"]["pageInfo"]["hasNextPage"] is False
     deletes = await gql.execute(query, {"f": {"action": "delete"}, "first": 10}, token=admin)
-    assert [e["objectId"] for e in deletes["data"]["auditEntries"]] == ["9"]
+    assert object_ids(deletes) == ["9"]
+    in_main = {"databaseId": gid("Database", accounts.database.id), "objectType": "plan"}
+    assert object_ids(await gql.execute(query, {"f": in_main, "first": 5}, token=admin)) == ["9"]
 
 
 async def test_audit_log_hides_databases_the_reader_cannot_see(gql, accounts) -> None:
@@ -167,10 +182,10 @@ async def test_audit_log_hides_databases_the_reader_cannot_see(gql, accounts) ->
     await record_audit(None, "update", "segment", 2, database_id=accounts.other_database.id)
     await record_audit(None, "update", "setting", 3)
     result = await gql.execute(
-        '{ auditEntries(filter: {action: "update"}) { objectId } }',
+        '{ auditEntries(filter: {action: "update"}) { edges { node { objectId } } } }',
         token=accounts.token_for(auditor),
     )
-    assert [e["objectId"] for e in result["data"]["auditEntries"]] == ["3", "1"]
+    assert object_ids(result) == ["3", "1"]
 
 
 async def test_audit_entry_never_stores_secrets(db) -> None:
@@ -185,3 +200,28 @@ async def test_audit_entry_never_stores_secrets(db) -> None:
     assert entry.before == {"nested": {"ok": 1}}
     assert entry.after == {"name": "n"}
     assert entry.actor == "system"
+
+
+async def test_audit_entry_names_actor_and_database_by_global_id(gql, accounts) -> None:
+    created = await gql.execute(
+        'mutation { createDatabase(input: {name: "Shop"}) { database { id } } }',
+        token=accounts.token["ADMIN"],
+    )
+    shop = created["data"]["createDatabase"]["database"]["id"]
+    admin = gid("User", accounts.users["ADMIN"].id)
+    query = """query($f: AuditFilter) { auditEntries(filter: $f)
+      { totalCount edges { node { userId apiKeyId databaseId objectId } } } }"""
+    result = await gql.execute(query, {"f": {"userId": admin}}, token=accounts.token["ADMIN"])
+    assert [e["node"] for e in result["data"]["auditEntries"]["edges"]] == [
+        {"userId": admin, "apiKeyId": None, "databaseId": shop, "objectId": shop_pk(shop)}
+    ]
+    other = {"userId": gid("User", accounts.users["GUEST"].id)}
+    none = await gql.execute(query, {"f": other}, token=accounts.token["ADMIN"])
+    assert none["data"]["auditEntries"]["totalCount"] == 0
+    wrong_type = {"userId": gid("Database", accounts.database.id)}
+    refused = await gql.execute(query, {"f": wrong_type}, token=accounts.token["ADMIN"])
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["NOT_FOUND"]
+
+
+def shop_pk(database_gid: str) -> str:
+    return str(node_pk(database_gid, "Database"))

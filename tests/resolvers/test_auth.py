@@ -12,6 +12,7 @@ from permissions.apikeys import generate_api_key
 from permissions.auth import INVALID_CREDENTIALS, TOO_MANY_ATTEMPTS
 from permissions.throttle import throttle_key
 from permissions.tokens import issue_token
+from schema.relay import global_id
 from tests.conftest import TEST_PASSWORD, TEST_SECRET_KEY, make_gql
 
 ME = "{ me { name kind } }"
@@ -285,8 +286,11 @@ async def test_reactivation_does_not_revive_old_tokens(gql, accounts) -> None:
     deactivate = "mutation($id: ID!, $on: Boolean!) { updateUser(id: $id, input: {isActive: $on})"
     deactivate += " { user { isActive } } }"
     for active in (False, True):
-        await gql.execute(
-            deactivate, {"id": str(guest.id), "on": active}, token=accounts.token["ADMIN"]
+        result = await gql.execute(
+            deactivate,
+            {"id": str(global_id("User", guest.id)), "on": active},
+            token=accounts.token["ADMIN"],
         )
+        assert result["data"]["updateUser"]["user"]["isActive"] is active
     assert codes(await gql.execute(ME, token=accounts.token["GUEST"])) == ["UNAUTHENTICATED"]
     assert (await gql.login("guest"))["token"]

@@ -7,8 +7,14 @@ import asyncio
 import pytest
 
 from models import AuditEntry, ContactDatabase, EventType, Field
+from schema.relay import global_id
+from schema.relay import node_pk as pk_of
 
 GET = "query($id: ID!) { database(id: $id) { id name timezone } }"
+
+
+def gid(pk: int) -> str:
+    return str(global_id("Database", pk))
 
 
 def codes(result: dict) -> list[str]:
@@ -32,16 +38,16 @@ async def test_admin_sees_every_database(gql, accounts) -> None:
 @pytest.mark.parametrize("profile", ["POWERUSER", "USER", "GUEST"])
 async def test_other_database_is_not_found_not_forbidden(gql, accounts, profile: str) -> None:
     other = await gql.execute(
-        GET, {"id": str(accounts.other_database.id)}, token=accounts.token[profile]
+        GET, {"id": gid(accounts.other_database.id)}, token=accounts.token[profile]
     )
-    missing = await gql.execute(GET, {"id": "987654"}, token=accounts.token[profile])
+    missing = await gql.execute(GET, {"id": gid(987654)}, token=accounts.token[profile])
     assert codes(other) == ["NOT_FOUND"]
     assert codes(missing) == ["NOT_FOUND"]
     # the answer for an existing foreign database and a missing one differ only by the id
     assert other["errors"][0]["message"].replace(str(accounts.other_database.id), "?") == (
         missing["errors"][0]["message"].replace("987654", "?")
     )
-    own = await gql.execute(GET, {"id": str(accounts.database.id)}, token=accounts.token[profile])
+    own = await gql.execute(GET, {"id": gid(accounts.database.id)}, token=accounts.token[profile])
     assert own["data"]["database"]["name"] == "Main"
 
 
@@ -54,7 +60,7 @@ async def test_create_database_with_standard_catalog(gql, accounts) -> None:
     payload = result["data"]["createDatabase"]
     assert payload["userErrors"] == []
     assert payload["database"]["timezone"] == "Europe/Rome"
-    database_id = int(payload["database"]["id"])
+    database_id = pk_of(payload["database"]["id"], "Database")
     assert await Field.filter(database_id=database_id, key="email").exists()
     assert await EventType.filter(database_id=database_id, key="purchase").exists()
     entry = await AuditEntry.get(object_type="database", action="create")

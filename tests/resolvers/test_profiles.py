@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from models import AuditEntry, Profile
+from schema.relay import global_id
 
 CREATE = """mutation($input: CreateProfileInput!) { createProfile(input: $input)
   { profile { id name builtin permissions } userErrors { path code } } }"""
@@ -15,6 +16,10 @@ DELETE = "mutation($id: ID!) { deleteProfile(id: $id) { deletedId userErrors { c
 
 def codes(result: dict) -> list[str]:
     return [e["extensions"]["code"] for e in result.get("errors", [])]
+
+
+def gid(pk: int) -> str:
+    return str(global_id("Profile", pk))
 
 
 async def test_create_profile_and_use_it(gql, accounts) -> None:
@@ -62,7 +67,7 @@ async def test_update_profile_changes_permissions_of_its_users_at_once(gql, acco
     token = accounts.token_for(viewer)
     result = await gql.execute(
         UPDATE,
-        {"id": str(profile.id), "input": {"permissions": ["AUDIT_READ"], "description": "d"}},
+        {"id": gid(profile.id), "input": {"permissions": ["AUDIT_READ"], "description": "d"}},
         token=accounts.token["ADMIN"],
     )
     assert result["data"]["updateProfile"] == {
@@ -80,13 +85,13 @@ async def test_builtin_profiles_cannot_be_changed_or_deleted(gql, accounts) -> N
     guest = await Profile.get(name="GUEST")
     updated = await gql.execute(
         UPDATE,
-        {"id": str(guest.id), "input": {"permissions": ["USER_MANAGE"]}},
+        {"id": gid(guest.id), "input": {"permissions": ["USER_MANAGE"]}},
         token=accounts.token["ADMIN"],
     )
     assert updated["data"]["updateProfile"]["userErrors"] == [
         {"path": [], "code": "BUILTIN_PROFILE"}
     ]
-    deleted = await gql.execute(DELETE, {"id": str(guest.id)}, token=accounts.token["ADMIN"])
+    deleted = await gql.execute(DELETE, {"id": gid(guest.id)}, token=accounts.token["ADMIN"])
     assert deleted["data"]["deleteProfile"]["userErrors"][0]["code"] == "BUILTIN_PROFILE"
     await guest.refresh_from_db()
     assert "user.manage" not in guest.permissions
@@ -95,7 +100,7 @@ async def test_builtin_profiles_cannot_be_changed_or_deleted(gql, accounts) -> N
 async def test_profile_in_use_cannot_be_deleted(gql, accounts) -> None:
     profile = await Profile.create(name="Busy", permissions=[], builtin=False)
     await accounts.make_user("busy", "Busy")
-    result = await gql.execute(DELETE, {"id": str(profile.id)}, token=accounts.token["ADMIN"])
+    result = await gql.execute(DELETE, {"id": gid(profile.id)}, token=accounts.token["ADMIN"])
     error = result["data"]["deleteProfile"]["userErrors"][0]
     assert error["code"] == "PROFILE_IN_USE"
     assert "1 user(s)" in error["message"]
@@ -104,8 +109,8 @@ async def test_profile_in_use_cannot_be_deleted(gql, accounts) -> None:
 
 async def test_delete_unused_profile(gql, accounts) -> None:
     profile = await Profile.create(name="Spare", permissions=["segment.read"], builtin=False)
-    result = await gql.execute(DELETE, {"id": str(profile.id)}, token=accounts.token["ADMIN"])
-    assert result["data"]["deleteProfile"] == {"deletedId": str(profile.id), "userErrors": []}
+    result = await gql.execute(DELETE, {"id": gid(profile.id)}, token=accounts.token["ADMIN"])
+    assert result["data"]["deleteProfile"] == {"deletedId": gid(profile.id), "userErrors": []}
     assert not await Profile.filter(id=profile.id).exists()
     entry = await AuditEntry.get(object_type="profile", action="delete")
     assert entry.object_id == str(profile.id) and entry.before["name"] == "Spare"
@@ -125,10 +130,12 @@ async def test_profile_manager_cannot_create_more_powerful_profiles(gql, account
 
 async def test_profiles_and_catalog_are_readable_by_everyone_logged_in(gql, accounts) -> None:
     result = await gql.execute(
-        "{ profiles { name builtin } permissionCatalog { permission description } }",
+        "{ profiles { totalCount edges { node { name builtin } } } permissionCatalog"
+        " { permission description } }",
         token=accounts.token["GUEST"],
     )
-    assert [p["name"] for p in result["data"]["profiles"]] == [
+    assert result["data"]["profiles"]["totalCount"] == 4
+    assert [e["node"]["name"] for e in result["data"]["profiles"]["edges"]] == [
         "ADMIN",
         "GUEST",
         "POWERUSER",
@@ -139,7 +146,11 @@ async def test_profiles_and_catalog_are_readable_by_everyone_logged_in(gql, acco
 
 
 async def test_unknown_profile_is_not_found(gql, accounts) -> None:
-    result = await gql.execute("{ profile(id: 424242) { name } }", token=accounts.token["ADMIN"])
+    result = await gql.execute(
+        "query($id: ID!) { profile(id: $id) { name } }",
+        {"id": gid(424242)},
+        token=accounts.token["ADMIN"],
+    )
     assert codes(result) == ["NOT_FOUND"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models import AuditEntry, Profile, User
+from schema.relay import global_id
 from tests.conftest import TEST_PASSWORD
 
 CREATE = """
@@ -25,6 +26,14 @@ def codes(result: dict) -> list[str]:
     return [e["extensions"]["code"] for e in result.get("errors", [])]
 
 
+def gid(type_name: str, pk: int) -> str:
+    return str(global_id(type_name, pk))
+
+
+def usernames(result: dict) -> list[str]:
+    return [edge["node"]["username"] for edge in result["data"]["users"]["edges"]]
+
+
 async def test_admin_creates_a_user_who_can_log_in(gql, accounts) -> None:
     result = await gql.execute(
         CREATE,
@@ -33,7 +42,7 @@ async def test_admin_creates_a_user_who_can_log_in(gql, accounts) -> None:
                 "username": "marta",
                 "password": "a-good-long-password",
                 "profile": "POWERUSER",
-                "databaseIds": [str(accounts.database.id)],
+                "databaseIds": [gid("Database", accounts.database.id)],
                 "displayName": "Marta R.",
                 "email": "marta@example.com",
             }
@@ -83,7 +92,13 @@ async def test_bad_username_is_an_input_mistake(gql, accounts) -> None:
 async def test_granting_an_unknown_database_is_not_found(gql, accounts) -> None:
     result = await gql.execute(
         CREATE,
-        {"input": {"username": "x1", "password": "long-enough-pw", "databaseIds": ["999999"]}},
+        {
+            "input": {
+                "username": "x1",
+                "password": "long-enough-pw",
+                "databaseIds": [gid("Database", 999999)],
+            }
+        },
         token=accounts.token["ADMIN"],
     )
     assert codes(result) == ["NOT_FOUND"]
@@ -94,7 +109,10 @@ async def test_update_user_changes_details_and_profile(gql, accounts) -> None:
     guest = accounts.users["GUEST"]
     result = await gql.execute(
         UPDATE,
-        {"id": str(guest.id), "input": {"displayName": "Gus", "email": "", "profile": "USER"}},
+        {
+            "id": gid("User", guest.id),
+            "input": {"displayName": "Gus", "email": "", "profile": "USER"},
+        },
         token=accounts.token["ADMIN"],
     )
     payload = result["data"]["updateUser"]
@@ -111,7 +129,9 @@ async def test_update_user_changes_details_and_profile(gql, accounts) -> None:
 
 async def test_update_without_changes_writes_no_audit(gql, accounts) -> None:
     guest = accounts.users["GUEST"]
-    await gql.execute(UPDATE, {"id": str(guest.id), "input": {}}, token=accounts.token["ADMIN"])
+    await gql.execute(
+        UPDATE, {"id": gid("User", guest.id), "input": {}}, token=accounts.token["ADMIN"]
+    )
     assert await AuditEntry.filter(object_type="user").count() == 0
 
 
@@ -119,7 +139,7 @@ async def test_admin_cannot_deactivate_or_demote_themself(gql, accounts) -> None
     admin = accounts.users["ADMIN"]
     result = await gql.execute(
         UPDATE,
-        {"id": str(admin.id), "input": {"isActive": False, "profile": "GUEST"}},
+        {"id": gid("User", admin.id), "input": {"isActive": False, "profile": "GUEST"}},
         token=accounts.token["ADMIN"],
     )
     assert {e["path"][0] for e in result["data"]["updateUser"]["userErrors"]} == {
@@ -134,7 +154,7 @@ async def test_deactivate_user_ends_sessions_and_is_audited(gql, accounts) -> No
     user = accounts.users["USER"]
     result = await gql.execute(
         "mutation($id: ID!) { deactivateUser(id: $id) { user { isActive } userErrors { code } } }",
-        {"id": str(user.id)},
+        {"id": gid("User", user.id)},
         token=accounts.token["ADMIN"],
     )
     assert result["data"]["deactivateUser"] == {"user": {"isActive": False}, "userErrors": []}
@@ -144,12 +164,15 @@ async def test_deactivate_user_ends_sessions_and_is_audited(gql, accounts) -> No
     assert (await gql.login("user"))["token"] is None
     assert await AuditEntry.filter(action="deactivate", object_id=str(user.id)).count() == 1
     # listing hides inactive users unless asked
-    names = await gql.execute("{ users { username } }", token=accounts.token["ADMIN"])
-    assert "user" not in [u["username"] for u in names["data"]["users"]]
-    everyone = await gql.execute(
-        "{ users(includeInactive: true) { username } }", token=accounts.token["ADMIN"]
+    names = await gql.execute(
+        "{ users { edges { node { username } } } }", token=accounts.token["ADMIN"]
     )
-    assert "user" in [u["username"] for u in everyone["data"]["users"]]
+    assert "user" not in usernames(names)
+    everyone = await gql.execute(
+        "{ users(includeInactive: true) { edges { node { username } } } }",
+        token=accounts.token["ADMIN"],
+    )
+    assert "user" in usernames(everyone)
 
 
 async def test_set_user_password(gql, accounts) -> None:
@@ -157,7 +180,7 @@ async def test_set_user_password(gql, accounts) -> None:
     result = await gql.execute(
         'mutation($id: ID!) { setUserPassword(id: $id, password: "reset-password-1")'
         " { userErrors { code } } }",
-        {"id": str(user.id)},
+        {"id": gid("User", user.id)},
         token=accounts.token["ADMIN"],
     )
     assert result["data"]["setUserPassword"]["userErrors"] == []
@@ -174,7 +197,7 @@ async def test_grant_and_revoke_databases(gql, accounts) -> None:
     grant = """mutation($id: ID!, $db: [ID!]!) { grantDatabases(userId: $id, databaseIds: $db)
       { user { databases { name } } userErrors { code } } }"""
     revoke = grant.replace("grantDatabases", "revokeDatabases")
-    variables = {"id": str(user.id), "db": [str(accounts.other_database.id)]}
+    variables = {"id": gid("User", user.id), "db": [gid("Database", accounts.other_database.id)]}
     result = await gql.execute(grant, variables, token=accounts.token["ADMIN"])
     assert result["data"]["grantDatabases"]["user"]["databases"] == [
         {"name": "Main"},
@@ -191,7 +214,7 @@ async def test_grant_and_revoke_databases(gql, accounts) -> None:
 
 
 async def test_unknown_user_is_not_found(gql, accounts) -> None:
-    for ident in ("999999", "not-a-number"):
+    for ident in (gid("User", 999999), gid("User", "x"), gid("Profile", accounts.users["USER"].id)):
         result = await gql.execute(
             "query($id: ID!) { user(id: $id) { id } }", {"id": ident}, token=accounts.token["ADMIN"]
         )
@@ -220,7 +243,7 @@ async def test_manager_cannot_change_a_more_powerful_user(gql, accounts) -> None
     token = await _limited_manager(accounts)
     result = await gql.execute(
         "mutation($id: ID!) { deactivateUser(id: $id) { user { id } } }",
-        {"id": str(accounts.users["ADMIN"].id)},
+        {"id": gid("User", accounts.users["ADMIN"].id)},
         token=token,
     )
     assert codes(result) == ["FORBIDDEN"]
@@ -235,7 +258,7 @@ async def test_manager_cannot_grant_a_database_they_do_not_see(gql, accounts) ->
     result = await gql.execute(
         "mutation($id: ID!, $db: ID!) { grantDatabases(userId: $id, databaseIds: [$db])"
         " { user { id } } }",
-        {"id": str(target.id), "db": str(accounts.other_database.id)},
+        {"id": gid("User", target.id), "db": gid("Database", accounts.other_database.id)},
         token=token,
     )
     assert codes(result) == ["NOT_FOUND"]  # not even told the database exists
@@ -246,15 +269,67 @@ async def test_user_list_shows_only_databases_the_caller_sees(gql, accounts) -> 
     token = await _limited_manager(accounts)
     await accounts.users["GUEST"].databases.add(accounts.other_database)
     result = await gql.execute(
-        'query { users(search: "guest") { username databases { name } } }', token=token
+        'query { users(search: "guest") { edges { node { username databases { name } } } } }',
+        token=token,
     )
-    assert result["data"]["users"] == [{"username": "guest", "databases": [{"name": "Main"}]}]
+    assert result["data"]["users"]["edges"] == [
+        {"node": {"username": "guest", "databases": [{"name": "Main"}]}}
+    ]
 
 
 async def test_paging_arguments_are_checked(gql, accounts) -> None:
-    result = await gql.execute("{ users(first: 0) { id } }", token=accounts.token["ADMIN"])
-    assert codes(result) == ["BAD_USER_INPUT"]
+    for first in (0, 501):
+        result = await gql.execute(
+            "query($n: Int) { users(first: $n) { totalCount } }",
+            {"n": first},
+            token=accounts.token["ADMIN"],
+        )
+        assert codes(result) == ["BAD_USER_INPUT"]
     result = await gql.execute(
-        "{ users(first: 2, offset: 1) { username } }", token=accounts.token["ADMIN"]
+        '{ users(after: "not-a-cursor") { totalCount } }', token=accounts.token["ADMIN"]
     )
-    assert [u["username"] for u in result["data"]["users"]] == ["guest", "poweruser"]
+    assert codes(result) == ["BAD_USER_INPUT"]
+
+
+PAGE = """query($first: Int, $after: String, $search: String) {
+  users(first: $first, after: $after, search: $search, includeInactive: true) {
+    totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+    edges { cursor node { id username } }
+  }
+}"""
+
+
+async def test_user_connection_pages_over_every_user_once(gql, accounts) -> None:
+    for i in range(9):
+        await accounts.make_user(f"bulk{i:02d}", "GUEST")
+    await User.filter(username="bulk03").update(is_active=False)
+    expected = sorted(await User.all().values_list("username", flat=True))
+    for size in (1, 4, 50):
+        seen: list[str] = []
+        after = None
+        while True:
+            result = await gql.execute(
+                PAGE, {"first": size, "after": after}, token=accounts.token["ADMIN"]
+            )
+            connection = result["data"]["users"]
+            assert connection["totalCount"] == len(expected)
+            assert connection["pageInfo"]["hasPreviousPage"] == (after is not None)
+            seen += [edge["node"]["username"] for edge in connection["edges"]]
+            if not connection["pageInfo"]["hasNextPage"]:
+                break
+            after = connection["pageInfo"]["endCursor"]
+            assert after == connection["edges"][-1]["cursor"]
+        assert seen == expected, size
+
+
+async def test_user_connection_filters_and_default_page(gql, accounts) -> None:
+    for i in range(55):
+        await accounts.make_user(f"many{i:02d}", "GUEST")
+    result = await gql.execute(PAGE, {}, token=accounts.token["ADMIN"])
+    connection = result["data"]["users"]
+    assert len(connection["edges"]) == 50  # resolvers.paging.DEFAULT_PAGE
+    assert connection["totalCount"] == 59 and connection["pageInfo"]["hasNextPage"]
+    found = await gql.execute(PAGE, {"search": "MANY1"}, token=accounts.token["ADMIN"])
+    assert found["data"]["users"]["totalCount"] == 10
+    node = found["data"]["users"]["edges"][0]["node"]
+    assert node["id"] == gid("User", (await User.get(username="many10")).id)

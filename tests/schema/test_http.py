@@ -193,7 +193,7 @@ async def test_internal_error_is_masked_with_request_id_and_logged(gql, accounts
     try:
         with caplog.at_level(logging.ERROR, logger="contactplan.graphql"):
             response = await gql.post(
-                "{ auditEntries { id } }",
+                "{ auditEntries { edges { node { id } } } }",
                 token=accounts.token["ADMIN"],
                 headers={"X-Request-ID": "req-masked-1"},
             )
