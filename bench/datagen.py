@@ -54,7 +54,7 @@ CUSTOM_FIELDS: list[tuple[str, str, DataType, FieldKind, dict[str, Any]]] = [
 ]  # fmt: skip
 
 # Loads that add at least this many events (and more than the table holds) drop the event
-# indexes of migration 0002 and build them again after the COPY: faster than index upkeep.
+# indexes of migrations 0002-0003 and build them again after the COPY: faster than index upkeep.
 INDEX_REBUILD_MIN_EVENTS = 1_000_000
 # distinct_count is estimated from the first contacts of the database (exact below this).
 DISTINCT_SAMPLE = 100_000
@@ -179,9 +179,12 @@ async def _should_rebuild_indexes(conn: asyncpg.Connection, new_events: float) -
 
 
 def _event_indexes() -> list[tuple[str, str]]:
-    """The event indexes exactly as migration 0002 defines them."""
-    migration = importlib.import_module("models.migrations.0002_indexes")
-    return [(name, sql) for name, sql in migration.INDEXES if " ON event " in sql]
+    """The event indexes exactly as migrations 0002 and 0003 define them."""
+    indexes = []
+    for module in ("0002_indexes", "0003_segmentation_speed"):
+        migration = importlib.import_module(f"models.migrations.{module}")
+        indexes += [(name, sql) for name, sql in migration.INDEXES if " ON event " in sql]
+    return indexes
 
 
 async def _load(

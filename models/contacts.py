@@ -24,6 +24,13 @@ CONTACT_COLUMNS = (
     "updated_at",
 )
 
+# Event properties kept also in a typed column of `event`, generated from `properties` by
+# migration 0003 (not a Tortoise field: PostgreSQL computes it; never written by code).
+# The column holds the property when it is a JSON string, else NULL: exactly what the
+# segment SQL would read from the JSONB, so a condition may use either. Covered by the
+# index event_type_contact, it makes per-contact shares of a category index-only.
+EVENT_STRING_COLUMNS = {"category": "category"}
+
 
 class Contact(Model):
     """A person in one contact database."""

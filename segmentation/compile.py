@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from models.contacts import CONTACT_COLUMNS
+from models.contacts import CONTACT_COLUMNS, EVENT_STRING_COLUMNS
 from segmentation.catalog import Catalog, EventTypeInfo, FieldInfo
 from segmentation.operators import OPERATORS
 from segmentation.params import Params
@@ -39,10 +39,10 @@ from segmentation.tree import (
     Window,
 )
 from segmentation.validate import ValidSegment
-from segmentation.values import EvalContext, window_bounds
+from segmentation.values import DATE_PATTERN, DATETIME_PATTERN, EvalContext, window_bounds
 
-_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-_DATETIME_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+_DATE_RE = f"^(?:{DATE_PATTERN})$"
+_DATETIME_RE = f"^(?:{DATETIME_PATTERN})$"
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,8 @@ def property_sql(et: EventTypeInfo, key: str, params: Params) -> tuple[str, str]
     if key == VALUE_PROPERTY:
         return "e.value", "decimal"
     data_type = et.properties[key].data_type
+    if data_type in ("string", "enum") and key in EVENT_STRING_COLUMNS:
+        return f"e.{EVENT_STRING_COLUMNS[key]}", data_type  # the same value, typed and indexed
     return json_typed(f"e.properties -> {params.add(key, 'text')}", data_type), data_type
 
 

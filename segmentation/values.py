@@ -7,6 +7,7 @@ with the same objects, so both sides agree on every resolved date by constructio
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -149,6 +150,25 @@ SCALARS = {
 }
 
 
+# The strings a date / datetime attribute or property may hold (stricter than ISO 8601, so
+# that Python and PostgreSQL read exactly the same set): real calendar days only (29 February
+# in leap years), years 0001-9999 (datetimes 1000-9999), hours 00-23, up to 6 fractional
+# digits, an offset of at most 14 hours. `compile.json_typed` casts only strings matching
+# these, so a malformed value reads as NULL instead of making the whole query fail.
+_MONTH_DAY = (
+    "(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+DATE_PATTERN = f"(?!0000)(?:[0-9]{{4}}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+DATETIME_PATTERN = (
+    f"(?=[1-9]){DATE_PATTERN}[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(?::[0-5][0-9](?:\.[0-9]{1,6})?)?(?:Z|[+-](?:0[0-9]|1[0-4])(?::?[0-5][0-9])?)"
+)
+_DATE_FULL = re.compile(DATE_PATTERN)
+_DATETIME_FULL = re.compile(DATETIME_PATTERN)
+
+
 def from_json_attribute(data_type: str, raw: Any) -> Any:
     """A contact attribute / event property as stored in JSONB, typed; wrong types read as null.
 
@@ -165,19 +185,12 @@ def from_json_attribute(data_type: str, raw: Any) -> Any:
     if data_type == "boolean":
         return raw if isinstance(raw, bool) else None
     if data_type == "date":
-        if isinstance(raw, str) and len(raw) == 10:
-            try:
-                return dt.date.fromisoformat(raw)
-            except ValueError:
-                return None
+        if isinstance(raw, str) and _DATE_FULL.fullmatch(raw):
+            return dt.date.fromisoformat(raw)
         return None
     if data_type == "datetime":
-        if isinstance(raw, str):
-            try:
-                value = dt.datetime.fromisoformat(raw)
-            except ValueError:
-                return None
-            return value if value.tzinfo is not None else None
+        if isinstance(raw, str) and _DATETIME_FULL.fullmatch(raw):
+            return dt.datetime.fromisoformat(raw)
         return None
     if data_type == "string_list":
         return raw if isinstance(raw, list) else None

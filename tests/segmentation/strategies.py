@@ -54,6 +54,10 @@ PROPERTIES = {
     "cart_abandoned": {},
 }
 CATEGORIES = ["shoes", "Shoes", "bags", "sho%"]
+# Date-like strings that are not dates: they read as null in SQL and in the reference.
+BAD_DATES = ["2023-02-29", "2024-04-31", "0000-01-01", "2024-1-01", "2024-W01-1"]
+BAD_DATETIMES = ["2024-02-30T10:00Z", "2024-01-01T24:00:00Z", "2024-01-01T10:00",
+                 "2024-01-01T10:00:00.1234567Z"]  # fmt: skip
 
 # Fields of the shop catalog the trees test: key -> (data type, enum values, string pool)
 FIELDS: dict[str, tuple[str, list[str]]] = {
@@ -115,8 +119,13 @@ def datasets(draw, ctx: EvalContext) -> Dataset:
             "score": st.sampled_from(INTEGERS),
             "ltv": st.sampled_from([0, 1.5, 2.25, -3, 10]),
             "vip": st.booleans(),
-            "signup": st.sampled_from(dates).map(dt.date.isoformat),
-            "last_seen": st.sampled_from(times).map(lambda t: t.isoformat()),
+            "signup": st.one_of(
+                st.sampled_from(dates).map(dt.date.isoformat), st.sampled_from(BAD_DATES)
+            ),
+            "last_seen": st.one_of(
+                st.sampled_from(times).map(lambda t: t.isoformat()),
+                st.sampled_from(BAD_DATETIMES),
+            ),
             "tags": st.lists(st.sampled_from(TAGS), max_size=3, unique=True),
             "tier": st.sampled_from(["gold", "silver", "bronze"]),
         }
@@ -158,8 +167,8 @@ def datasets(draw, ctx: EvalContext) -> Dataset:
 
 
 def _json_pool(data_type: str, key: str) -> st.SearchStrategy:
-    if data_type == "string":
-        return st.sampled_from(CATEGORIES if key == "category" else STRINGS)
+    if data_type == "string":  # a category may also be stored as another JSON type
+        return st.sampled_from([*CATEGORIES, 7, None] if key == "category" else STRINGS)
     if data_type == "integer":
         return st.sampled_from(INTEGERS)
     return st.sampled_from([0, 1.5, 2.25, 10])

@@ -86,6 +86,33 @@ async def test_attribute_of_the_wrong_json_type_reads_as_null(shop: Catalog) -> 
     assert await members(shop, data, where("score", "is_null")) == {1, 3}
 
 
+# Strings that look like dates but are not one: each reads as null, none fails the query.
+BAD_DATES = ["2023-02-29", "2024-02-30", "2024-04-31", "2024-13-01", "0000-01-01", "2024-1-01",
+             "2024-W01-1", "20240101", "2024-01-01 ", "2024-01-01\n", "٢٠٢٤-01-01", ""]  # fmt: skip
+BAD_DATETIMES = ["2024-02-30T10:00Z", "2024-01-01T24:00:00Z", "2024-01-01T10:60Z",
+                 "2024-01-01T10:00:60Z", "2024-01-01T10:00", "2024-01-01T10:00+15:00",
+                 "2024-01-01T10:00:00.1234567Z", "0999-12-31T23:00Z", "2024-01-01t10:00Z",
+                 "2024-01-01T10Z", "2024-01-01"]  # fmt: skip
+
+
+async def test_malformed_date_attributes_read_as_null(shop: Catalog) -> None:
+    good = {1: {"signup": "2024-02-29", "last_seen": "2024-01-01T10:00:00.5+01:00"},
+            2: {"signup": "0001-01-01", "last_seen": "2024-01-01 23:59Z"}}  # fmt: skip
+    bad = {
+        i: {"signup": d, "last_seen": t}
+        for i, (d, t) in enumerate(zip(BAD_DATES, BAD_DATETIMES, strict=False), start=3)
+    }
+    data = Dataset([contact_row(i, attributes=a) for i, a in (good | bad).items()])
+    await insert_dataset(shop, data)
+    assert await members(shop, data, where("signup", "is_not_null")) == {1, 2}
+    assert await members(shop, data, where("signup", "lt", "2030-01-01")) == {1, 2}
+    assert await members(shop, data, where("signup", "month_equals", 2)) == {1}
+    assert await members(shop, data, where("last_seen", "is_not_null")) == {1, 2}
+    assert await members(shop, data, where("last_seen", "date_equals", "2024-01-01")) == {1}
+    not_after = {"root": {"not": where("last_seen", "gt", "2023-06-01T00:00Z")["root"]}}
+    assert await members(shop, data, not_after) == set(bad)
+
+
 async def test_date_parts_month_ends_and_leap_day(shop: Catalog) -> None:
     days = {1: dt.date(2000, 2, 29), 2: dt.date(2023, 2, 28), 3: dt.date(2024, 1, 31),
             4: dt.date(1990, 3, 31), 5: None}  # fmt: skip
@@ -199,6 +226,9 @@ async def test_event_rules_counts_aggregates_share_and_have_not(shop: Catalog) -
                        "share": {"op": "gte", "percent": 30}}}  # fmt: skip
     assert await members(shop, data, {"root": shoes}) == {3}
     shoes["event"]["share"]["percent"] = 34
+    assert await members(shop, data, {"root": shoes}) == set()
+    shoes["event"]["conditions"][0] = {"property": "category", "op": "is_null"}
+    shoes["event"]["share"] = {"op": "gt", "percent": 0}
     assert await members(shop, data, {"root": shoes}) == set()
     within = {"correlation": {
         "first": {"type": "purchase"},
