@@ -9,6 +9,7 @@ import pytest
 
 from models import AuditEntry, Contact, Event
 from resolvers.ingest import MAX_BATCH
+from tests.schema.statement_counter import count_statements
 from tests.schema.test_contacts_fixtures import codes, gid, make_api_key, make_shop
 
 UPSERT = """mutation($db: ID!, $contacts: [ContactInput!]!) {
@@ -299,3 +300,27 @@ async def test_nul_characters_are_an_input_error_not_a_crash(gql, partner) -> No
         ("contacts.0.externalId", "INVALID"),
         ("contacts.0.attributes.nickname", "INVALID"),
     }
+
+
+async def test_a_batch_is_written_with_as_many_statements_as_a_single_item(gql, partner) -> None:
+    shop, key = partner
+    await gql.execute("{ __typename }", token=key)  # the key's first use records last_used_at
+    counts = {}
+    for size in (1, 200):
+        contacts = [{"externalId": f"n{size}-{i}", "city": "Roma"} for i in range(size)]
+        with count_statements() as contacts_counter:
+            await upsert(gql, key, shop.gid, contacts)
+        items = [
+            {
+                "eventId": f"n{size}-{i}",
+                "contactExternalId": f"n{size}-{i}",
+                "type": "page_visited",
+                "occurredAt": "2026-01-01T00:00:00Z",
+            }
+            for i in range(size)
+        ]
+        with count_statements() as events_counter:
+            await ingest(gql, key, shop.gid, items)
+        counts[size] = (contacts_counter.count, events_counter.count)
+    assert counts[1] == counts[200] and counts[1][0] > 0, counts
+    assert await Event.all().count() == 201
