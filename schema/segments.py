@@ -312,9 +312,7 @@ class SegmentFilter:
     name_contains: str | None = strawberry.field(
         default=None, description="Name contains this text (not case-sensitive)."
     )
-    author_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Created by this user (a User id)."
-    )
+    author_id: GlobalID | None = strawberry.field(default=None, description="Created by this User.")
     created_after: dt.datetime | None = strawberry.field(
         default=None, description="Created at or after this time."
     )
@@ -323,11 +321,8 @@ class SegmentFilter:
     )
 
 
-def _user_pk(value: strawberry.ID | None) -> int | None:
-    if value is None:
-        return None
-    text = str(value)
-    return int(text) if text.isdigit() and len(text) < 19 else node_pk(text, "User")
+def _user_pk(value: GlobalID | None) -> int | None:
+    return None if value is None else node_pk(value, "User")
 
 
 @strawberry.type(description="A segment's count of a definition that is not saved yet.")

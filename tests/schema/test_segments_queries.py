@@ -75,7 +75,7 @@ async def test_list_sorts_filters_and_pages(gql, accounts) -> None:
     assert await _names(gql, world, "COUNT", "DESC") == by_count
     assert await _names(gql, world, "AUTHOR") == ["Alpha", "bravo", "echo", "delta", "charlie"]
 
-    user_id = str(world.user("USER").id)
+    user_id = gid("User", world.user("USER").id)
     by_author = await _names(gql, world, "NAME", f={"authorId": user_id})
     assert by_author == ["charlie", "delta"]
     window = {"createdAfter": "2026-01-02T00:00:00Z", "createdBefore": "2026-01-04T00:00:00Z"}
@@ -241,3 +241,22 @@ async def test_listing_100_segments_takes_as_many_statements_as_listing_1(gql, a
     hundred = await _list_statements(gql, world, 100)
     assert one == hundred, (one, hundred)
     assert one <= 8  # auth, count, page, authors, plans, databases, used-by
+
+
+async def test_deleting_a_segment_keeps_its_plans(gql, accounts) -> None:
+    world = await build_world(accounts)
+    segment = await world.segment("Buyers", buyers())
+    plan = await Plan.create(
+        database=world.shop, segment=segment, name="Weekly", author=world.user("USER"),
+        schedule={"kind": "once"},
+    )  # fmt: skip
+    delete = "mutation($id: ID!) { deleteSegment(id: $id) { deletedId userErrors { code } } }"
+    sid = gid("Segment", segment.id)
+    result = await run(gql, world.token("USER"), delete, {"id": sid})
+    assert result["deleteSegment"] == {"deletedId": sid, "userErrors": []}
+    kept = await Plan.get(id=plan.id)
+    assert kept.segment_id == segment.id and kept.deleted_at is None  # type: ignore[attr-defined]
+    assert (await Segment.get(id=segment.id)).deleted_at is not None
+    listing = "query($db: ID!) { segments(databaseId: $db) { totalCount } }"
+    listed = await run(gql, world.token("USER"), listing, {"db": world.shop_id})
+    assert listed["segments"]["totalCount"] == 0
