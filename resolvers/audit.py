@@ -27,6 +27,7 @@ async def list_audit_entries(
     *,
     object_type: str | None = None,
     object_id: str | None = None,
+    subject: tuple[str, int] | None = None,
     action: str | None = None,
     user_id: int | None = None,
     database_id: int | None = None,
@@ -35,12 +36,15 @@ async def list_audit_entries(
     first: int | None = None,
     after: str | None = None,
 ) -> Page[AuditEntry]:
-    """A page of entries matching the filter, newest first."""
+    """A page of entries matching the filter, newest first. `subject` is an object's
+    (object_type, primary key), combined with the other conditions."""
     query = AuditEntry.filter(visible_entries_q(principal))
     if object_type:
         query = query.filter(object_type=object_type)
     if object_id:
         query = query.filter(object_id=object_id)
+    if subject is not None:
+        query = query.filter(object_type=subject[0], object_id=str(subject[1]))
     if action:
         query = query.filter(action=action)
     if user_id is not None:

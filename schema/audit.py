@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
@@ -21,6 +22,16 @@ from schema.relay import CountedConnection, GlobalID, Node, NodeID, global_id, i
 
 def _gid(type_name: str, pk: int | None) -> GlobalID | None:
     return None if pk is None else global_id(type_name, pk)
+
+
+def object_type_of(type_name: str) -> str:
+    """The audit `object_type` of a GraphQL type (ApiKey -> api_key)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
+
+
+def type_name_of(object_type: str) -> str:
+    """The GraphQL type name of an audit `object_type` (plan_run -> PlanRun)."""
+    return "".join(part.title() for part in object_type.split("_"))
 
 
 @strawberry.type(description="One change: who, what, when, before and after.")
@@ -78,6 +89,19 @@ class AuditEntry(Node):
         found = await resolve.visible_audit_entries(principal, [i for i in ids if i is not None])
         return [cls.from_model(found[i]) if i in found else None for i in ids]
 
+    @strawberry.field(
+        description="Global id of the changed object (what `node(id:)` takes, e.g. a Segment's "
+        "`id`) when its kind is a type of this API; null otherwise. The object may be gone."
+    )
+    def subject_id(self, info: Info) -> GlobalID | None:
+        name = type_name_of(self.object_type)
+        definition = info.schema.get_type_by_name(name)
+        origin = getattr(definition, "origin", None)
+        is_node = isinstance(origin, type) and issubclass(origin, Node)
+        if not is_node or not (self.object_id or "").isdigit():
+            return None
+        return global_id(name, int(self.object_id or 0))
+
 
 @strawberry.type(description="Audit entries, newest first, page by page.")
 class AuditEntryConnection(CountedConnection[AuditEntry]):
@@ -90,6 +114,11 @@ class AuditFilter:
     object_id: str | None = strawberry.field(
         default=None, description="Primary key of the object as stored (see AuditEntry.objectId)."
     )
+    subject_id: GlobalID | None = strawberry.field(
+        default=None,
+        description="Entries about this object, by its global id (e.g. a Segment's `id`): "
+        "its history, deleted objects included.",
+    )
     action: str | None = strawberry.field(default=None, description="e.g. create, delete.")
     user_id: GlobalID | None = strawberry.field(
         default=None, description="Global id of the acting user."
@@ -99,6 +128,13 @@ class AuditFilter:
     )
     since: datetime | None = strawberry.field(default=None, description="At or after this time.")
     until: datetime | None = strawberry.field(default=None, description="Before this time.")
+
+
+def _subject(value: GlobalID | None) -> tuple[str, int] | None:
+    """(object_type, primary key) named by a global id; NOT_FOUND if it names no object."""
+    if value is None:
+        return None
+    return object_type_of(value.type_name), node_pk(value, value.type_name)
 
 
 @strawberry.type(description="Audit root queries.")
@@ -129,6 +165,7 @@ class AuditQuery:
             principal_of(info),
             object_type=f.object_type,
             object_id=f.object_id,
+            subject=_subject(f.subject_id),
             action=f.action,
             user_id=node_pk(f.user_id, "User") if f.user_id is not None else None,
             database_id=node_pk(f.database_id, "Database") if f.database_id is not None else None,

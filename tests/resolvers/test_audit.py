@@ -225,3 +225,35 @@ async def test_audit_entry_names_actor_and_database_by_global_id(gql, accounts) 
 
 def shop_pk(database_gid: str) -> str:
     return str(node_pk(database_gid, "Database"))
+
+
+async def test_history_of_one_object_by_its_global_id(gql, accounts) -> None:
+    guest = gid("User", accounts.users["GUEST"].id)
+    for name in ("Gus", "Gustav"):
+        await gql.execute(
+            "mutation($id: ID!, $n: String!) { updateUser(id: $id, input: {displayName: $n})"
+            " { user { id } } }",
+            {"id": guest, "n": name},
+            token=accounts.token["ADMIN"],
+        )
+    await record_audit(None, "update", "user", accounts.users["USER"].id)
+    await record_audit(None, "update", "setting", 7)
+    query = """query($s: ID!) { auditEntries(filter: {subjectId: $s})
+      { edges { node { action subjectId after } } } }"""
+    result = await gql.execute(query, {"s": guest}, token=accounts.token["ADMIN"])
+    entries = [e["node"] for e in result["data"]["auditEntries"]["edges"]]
+    assert [(e["subjectId"], e["after"]["display_name"]) for e in entries] == [
+        (guest, "Gustav"),
+        (guest, "Gus"),
+    ]
+    found = await gql.execute(
+        "query($id: ID!) { node(id: $id) { ... on User { displayName } } }",
+        {"id": entries[0]["subjectId"]},
+        token=accounts.token["ADMIN"],
+    )
+    assert found["data"]["node"] == {"displayName": "Gustav"}
+    setting = await gql.execute(
+        '{ auditEntries(filter: {objectType: "setting"}) { edges { node { subjectId } } } }',
+        token=accounts.token["ADMIN"],
+    )
+    assert setting["data"]["auditEntries"]["edges"] == [{"node": {"subjectId": None}}]
