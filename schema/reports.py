@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -21,7 +21,44 @@ from resolvers.signed_links import DEFAULT_TTL_SECONDS, link_url, sign_link
 from schema.base import Info
 from schema.relay import CountedConnection, GlobalID, Node, NodeID, global_id, int_ids, node_pk
 
+if TYPE_CHECKING:
+    from schema.plans import Plan, PlanRun
+    from schema.segments import Segment
+
 DOWNLOAD_PATH = "/downloads/reports"
+
+PlanRunRef = Annotated["PlanRun", strawberry.lazy("schema.plans")]
+PlanRef = Annotated["Plan", strawberry.lazy("schema.plans")]
+SegmentRef = Annotated["Segment", strawberry.lazy("schema.segments")]
+
+
+async def load_node(info: Info, node_type: Any, pk: int) -> Any:
+    """A Node of `node_type` by primary key through its `resolve_nodes` (visibility there),
+    batched per request and type; None if missing or not visible."""
+
+    async def load(ids: list[int]) -> list[Any]:
+        found = node_type.resolve_nodes(info=info, node_ids=[str(i) for i in ids])
+        return list(await found if hasattr(found, "__await__") else found)
+
+    return await info.context.loader(f"report_node:{node_type.__name__}", load).load(pk)
+
+
+async def _plan_run(info: Info, pk: int) -> Any:
+    from schema.plans import PlanRun
+
+    return await load_node(info, PlanRun, pk)
+
+
+async def _plan(info: Info, pk: int) -> Any:
+    from schema.plans import Plan
+
+    return await load_node(info, Plan, pk)
+
+
+async def _segment(info: Info, pk: int) -> Any:
+    from schema.segments import Segment
+
+    return await load_node(info, Segment, pk)
 
 
 @strawberry.enum(description="State of a plan run, to filter reports.")
@@ -146,7 +183,7 @@ class Report(Node):
     run_id: GlobalID = strawberry.field(description="The run (a PlanRun id).")
     plan_id: GlobalID = strawberry.field(description="The plan (a Plan id).")
     plan_name: str = strawberry.field(description="The plan's name.")
-    author_id: strawberry.ID = strawberry.field(description="The plan's author (a User id).")
+    author_id: GlobalID = strawberry.field(description="The plan's author (a User id).")
     author_name: str = strawberry.field(description="The plan's author.")
     plan_created_at: datetime = strawberry.field(description="When the plan was created.")
     segment_id: GlobalID = strawberry.field(description="The segment (a Segment id).")
@@ -164,6 +201,27 @@ class Report(Node):
     timings: ReportTimings = strawberry.field(description="Steps and durations.")
     error: str | None = strawberry.field(description="Why the run failed, if it did.")
 
+    @strawberry.field(
+        description="The run itself. Needs plan.read.",
+        extensions=requires(Perm.PLAN_READ, fail_silently=True),
+    )
+    async def run(self, info: Info) -> PlanRunRef | None:
+        return await _plan_run(info, node_pk(self.run_id, "PlanRun"))
+
+    @strawberry.field(
+        description="The plan. Needs plan.read.",
+        extensions=requires(Perm.PLAN_READ, fail_silently=True),
+    )
+    async def plan(self, info: Info) -> PlanRef | None:
+        return await _plan(info, node_pk(self.plan_id, "Plan"))
+
+    @strawberry.field(
+        description="The segment as it is now (null once deleted). Needs segment.read.",
+        extensions=requires(Perm.SEGMENT_READ, fail_silently=True),
+    )
+    async def segment(self, info: Info) -> SegmentRef | None:
+        return await _segment(info, node_pk(self.segment_id, "Segment"))
+
     @classmethod
     def from_report(cls, r: RunReport) -> Report:
         """The GraphQL form of a RunReport (see resolvers.reports)."""
@@ -172,7 +230,7 @@ class Report(Node):
             run_id=global_id("PlanRun", r.run_id),
             plan_id=global_id("Plan", r.plan_id),
             plan_name=r.plan_name,
-            author_id=strawberry.ID(str(r.author_id)),
+            author_id=global_id("User", r.author_id),
             author_name=r.author_name,
             plan_created_at=r.plan_created_at,
             segment_id=global_id("Segment", r.segment_id),
@@ -220,6 +278,16 @@ class Report(Node):
         return [by_id.get(i) if i is not None else None for i in ids]
 
 
+async def run_report(info: Info, run_id: int) -> Report | None:
+    """`PlanRun.report`: the run's report, batched with the request's other runs; None
+    without report.read (guard the field with `requires(Perm.REPORT_READ, fail_silently=True)`)."""
+    principal = principal_of(info)
+    if not may(principal, Perm.REPORT_READ):
+        return None
+    found = await resolve.report_for_run(info.context, principal, run_id)
+    return None if found is None else Report.from_report(found)
+
+
 @strawberry.type(description="Reports, page by page, newest run first.")
 class ReportConnection(CountedConnection[Report]):
     pass
@@ -231,8 +299,8 @@ class ReportFilterInput:
     segment_id: GlobalID | None = strawberry.field(
         default=None, description="Runs of plans on this segment."
     )
-    author_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Runs of plans by this user."
+    author_id: GlobalID | None = strawberry.field(
+        default=None, description="Runs of plans by this user (a User id)."
     )
     state: ReportRunState | None = strawberry.field(default=None, description="Runs in a state.")
     channel: ReportChannel | None = strawberry.field(
@@ -243,7 +311,7 @@ class ReportFilterInput:
         return ReportFilter(
             plan_id=None if self.plan_id is None else node_pk(self.plan_id, "Plan"),
             segment_id=None if self.segment_id is None else node_pk(self.segment_id, "Segment"),
-            author_id=None if self.author_id is None else pk_of(self.author_id, "User"),
+            author_id=None if self.author_id is None else node_pk(self.author_id, "User"),
             state=None if self.state is None else self.state.value,
             channel=None if self.channel is None else self.channel.value,
         )
@@ -291,6 +359,20 @@ class ContactHistoryEntry:
     )
     row: strawberry.Private[Any]
 
+    @strawberry.field(
+        description="The run. Needs plan.read.",
+        extensions=requires(Perm.PLAN_READ, fail_silently=True),
+    )
+    async def run(self, info: Info) -> PlanRunRef | None:
+        return await _plan_run(info, self.row.run_id)
+
+    @strawberry.field(
+        description="The plan. Needs plan.read.",
+        extensions=requires(Perm.PLAN_READ, fail_silently=True),
+    )
+    async def plan(self, info: Info) -> PlanRef | None:
+        return await _plan(info, self.row.run.plan_id)
+
     @strawberry.field(description="What the contact did with this run's message.")
     async def events(self, info: Info) -> list[ContactFeedbackEvent]:
         found = await history.feedback_for(info.context, self.row)
@@ -337,14 +419,6 @@ class ContactHistoryEntry:
 @strawberry.type(description="A contact's runs, page by page, newest first.")
 class ContactHistoryConnection(CountedConnection[ContactHistoryEntry]):
     pass
-
-
-def pk_of(value: Any, type_name: str) -> int:
-    """A primary key from a global id of `type_name`, or from a plain numeric id."""
-    text = str(value).strip()
-    if text.isdigit() and len(text) <= 18:
-        return int(text)
-    return node_pk(value, type_name)
 
 
 @strawberry.type(description="Run reports and contact histories.")

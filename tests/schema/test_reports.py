@@ -159,6 +159,7 @@ REPORT = """query($id: ID!) { report(runId: $id) {
   consumers { position kind channel deliveryId status sent delivered bounced uniqueOpens
               totalOpens uniqueClicks totalClicks errors error batches failedBatches attempts }
   timings { evaluationSeconds deliverySeconds totalSeconds }
+  run { id } plan { id } segment { id }
 } }"""
 
 
@@ -169,7 +170,9 @@ async def test_report_funnel_and_feedback_counts(gql, accounts):
     )
     assert "errors" not in result, result
     report = result["data"]["report"]
-    assert report["runId"] == gid("PlanRun", shop.run_id)
+    assert report["runId"] == report["run"]["id"] == gid("PlanRun", shop.run_id)
+    assert report["plan"]["id"] == gid("Plan", shop.plan_id)
+    assert report["segment"]["id"] == gid("Segment", shop.segment_id)
     assert report["id"] == gid("Report", shop.run_id)
     assert (report["planName"], report["authorName"], report["segmentName"]) == (
         "Welcome", "User", "Romans",
@@ -261,7 +264,7 @@ async def test_reports_search_days_filters_and_pages(gql, accounts):
     # the old run failed before writing its consumers: it delivered on no channel
     assert await runs(60, {"channel": "EMAIL", "planId": gid("Plan", shop.plan_id)}) == [recent]
     assert await runs(60, {"segmentId": gid("Segment", shop.other_segment_id)}) == []
-    author = str(accounts.users["USER"].id)
+    author = gid("User", accounts.users["USER"].id)
     assert await runs(60, {"authorId": author}) == [recent, old]
     first = await gql.execute(SEARCH, {"db": db, "days": 60, "first": 1}, token=token)
     page = first["data"]["reports"]
@@ -270,7 +273,7 @@ async def test_reports_search_days_filters_and_pages(gql, accounts):
 
 
 HISTORY = """query($id: ID!) { contactHistory(contactId: $id) { totalCount edges { node {
-  runId planName status exclusionReason channel template address error
+  run { id } plan { id } runId planName status exclusionReason channel template address error
   events { kind channel subject url } } } } }"""
 
 
@@ -280,7 +283,8 @@ async def test_contact_history_hides_personal_data_without_permission(gql, accou
     user = await gql.execute(HISTORY, {"id": c5}, token=accounts.token["USER"])
     assert "errors" not in user, user
     (entry,) = [e["node"] for e in user["data"]["contactHistory"]["edges"]]
-    assert entry["runId"] == gid("PlanRun", shop.run_id)
+    assert entry["runId"] == entry["run"]["id"] == gid("PlanRun", shop.run_id)
+    assert entry["plan"]["id"] == gid("Plan", shop.plan_id)
     assert (entry["status"], entry["channel"], entry["template"]) == ("sent", "email", "welcome")
     assert entry["address"] is None
     kinds = [e["kind"] for e in entry["events"]]
@@ -309,3 +313,15 @@ async def test_contact_history_of_another_database_is_not_found(gql, accounts):
         HISTORY, {"id": gid("Contact", rows[0]["id"])}, token=accounts.token["USER"]
     )
     assert result["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_report_is_a_node(gql, accounts):
+    shop = await build_shop(accounts)
+    query = "query($id: ID!) { node(id: $id) { ... on Report { planName funnel { sent } } } }"
+    variables = {"id": gid("Report", shop.run_id)}
+    result = await gql.execute(query, variables, token=accounts.token["GUEST"])
+    assert result["data"]["node"] == {"planName": "Welcome", "funnel": {"sent": 5}}
+    hidden = await gql.execute(
+        query, {"id": gid("Report", shop.other_run_id)}, token=accounts.token["GUEST"]
+    )
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
