@@ -299,12 +299,14 @@ async def count_unsaved(
     data: Any,
     field: str,
     as_of: dt.datetime | None,
+    segment_id: int | None = None,
 ) -> Outcome[int]:
-    """Live count of a definition being edited, or its mistakes."""
+    """Live count of a definition being edited (as segment `segment_id`, for the cycle
+    check), or its mistakes."""
     if not can_see_database(principal, database_id):
         raise NotFound("Database", database_id)
     try:
-        compiled = await compile_segment(ctx, data, database_id, as_of)
+        compiled = await compile_segment(ctx, data, database_id, as_of, segment_id=segment_id)
     except InvalidSegment as exc:
         return Outcome(errors=input_errors(exc.errors, field))
     return Outcome(value=await count_members(compiled))

@@ -430,6 +430,12 @@ class SegmentsQuery:
             dt.datetime | None,
             strawberry.argument(description="Evaluate relative dates against this time."),
         ] = None,
+        segment_id: Annotated[
+            GlobalID | None,
+            strawberry.argument(
+                description="The Segment being edited, if any: a reference back to it is a cycle."
+            ),
+        ] = None,
     ) -> DefinitionCount | None:
         errors = _both_given(definition, definition_json)
         data, field = definition_of(definition, definition_json)
@@ -444,6 +450,7 @@ class SegmentsQuery:
             data,
             field,
             as_of,
+            node_pk(segment_id, "Segment") if segment_id is not None else None,
         )
         return DefinitionCount(count=outcome.value, user_errors=user_errors(outcome.errors))
 

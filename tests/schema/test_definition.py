@@ -201,6 +201,20 @@ async def test_a_cycle_is_refused_with_the_cycle_named(gql, accounts) -> None:
     ]
     assert f"{a.id} -> {b.id} -> {a.id}" in errors[0]["message"]
     assert (await Segment.get(id=a.id)).definition == women()
+    live = """
+    query($db: ID!, $json: JSON, $id: ID) {
+      countDefinition(databaseId: $db, definitionJson: $json, segmentId: $id) {
+        count userErrors { path code }
+      }
+    }"""
+    editing = {"db": world.shop_id, "json": cyclic, "id": gid("Segment", a.id)}
+    counted = (await run(gql, world.token("USER"), live, editing))["countDefinition"]
+    assert counted == {
+        "count": None,
+        "userErrors": [{"path": ["definitionJson", "root", "segment", "id"], "code": "CYCLE"}],
+    }
+    new = (await run(gql, world.token("USER"), live, {**editing, "id": None}))["countDefinition"]
+    assert new == {"count": 3, "userErrors": []}
 
 
 async def test_one_of_inputs_take_exactly_one_kind_and_one_form(gql, accounts) -> None:
