@@ -10,7 +10,9 @@ multiplies what it selects by PLAIN_LIST_SIZE. Introspection fields (`__schema`,
 The check runs after validation (so it only sees valid documents) and needs the
 variables, which graphql-core validation rules do not get; it is therefore a schema
 extension, not a rule cached by `ValidationCache`. Over MAX_QUERY_COST the request gets
-one error `Query cost N exceeds the limit of M.` with extensions.code QUERY_TOO_COSTLY.
+one error `Query cost N exceeds the limit of M.` with extensions.code QUERY_TOO_COSTLY. A
+document with several operations and no operationName cannot be priced and is refused
+as the GraphQL spec requires (strawberry alone would run the first operation).
 """
 
 from __future__ import annotations
@@ -168,10 +170,25 @@ class QueryCostLimiter(SchemaExtension):
                 context.schema._schema, context.graphql_document, context.validation_rules
             )
         if not context.pre_execution_errors:
-            cost = self.cost()
-            if cost > self.max_cost:
-                context.pre_execution_errors = [cost_error(cost, self.max_cost)]
+            context.pre_execution_errors = self.errors()
         yield
+
+    def errors(self) -> list[GraphQLError]:
+        """The error refusing this request, if any."""
+        document = self.execution_context.graphql_document
+        # `operation_name` falls back to the first operation's name: ask what was sent
+        provided = getattr(self.execution_context, "_provided_operation_name", None)
+        if provided is None and document is not None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:  # graphql-core's rule; strawberry would run the first one
+                return [
+                    GraphQLError(
+                        "Must provide operation name if query contains multiple operations.",
+                        extensions={"code": "BAD_REQUEST"},
+                    )
+                ]
+        cost = self.cost()
+        return [cost_error(cost, self.max_cost)] if cost > self.max_cost else []
 
     def cost(self) -> int:
         """The cost of the operation this request executes."""
