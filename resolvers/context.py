@@ -81,7 +81,6 @@ class RequestContext:
     principal: Principal | None = None
     auth_error: str | None = None  # why credentials were refused, for UNAUTHENTICATED
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
-    connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
     request: Any = None
     response: Any = None
     loaders: Loaders = field(default_factory=Loaders)

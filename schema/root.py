@@ -33,9 +33,7 @@ from schema.cost import QueryCostLimiter
 from schema.dashboards import DashboardsQuery
 from schema.databases import DatabasesMutation, DatabasesQuery
 from schema.dnd import DndMutation, DndQuery
-from schema.dnd import DndMutation, DndQuery
 from schema.node import NodeQuery
-from schema.plans import PlansMutation, PlansQuery, PlansSubscription
 from schema.plans import PlansMutation, PlansQuery, PlansSubscription
 from schema.reports import ReportsQuery
 from schema.saved_rules import SavedRulesMutation, SavedRulesQuery
@@ -57,8 +55,6 @@ QUERY_TYPES: list[type] = [
     ContactsQuery,
     PlansQuery,
     DndQuery,
-    PlansQuery,
-    DndQuery,
     ReportsQuery,
     DashboardsQuery,
     SegmentsQuery,
@@ -71,12 +67,9 @@ MUTATION_TYPES: list[type] = [
     ContactsMutation,
     PlansMutation,
     DndMutation,
-    PlansMutation,
-    DndMutation,
     SegmentsMutation,
     SavedRulesMutation,
 ]
-SUBSCRIPTION_TYPES: list[type] = [PlansSubscription]
 SUBSCRIPTION_TYPES: list[type] = [PlansSubscription]
 
 INTERNAL_ERROR_MESSAGE = "Internal server error"
@@ -175,10 +168,6 @@ def build_schema(settings: Settings) -> ContactplanSchema:
     )
     mutation = strawberry.type(
         type("Mutation", tuple(MUTATION_TYPES), {}), description="Everything that can be changed."
-    )
-    subscription = strawberry.type(
-        type("Subscription", tuple(SUBSCRIPTION_TYPES), {}),
-        description="Results pushed over a WebSocket (graphql-transport-ws) at /graphql.",
     )
     subscription = strawberry.type(
         type("Subscription", tuple(SUBSCRIPTION_TYPES), {}),
