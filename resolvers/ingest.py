@@ -287,10 +287,16 @@ def _contact_arrays(items: list[dict[str, Any]]) -> list[Any]:
 
 @with_outcome
 async def upsert_contacts(
-    ctx: RequestContext, principal: Principal, database_id: int, items: list[dict[str, Any]]
+    ctx: RequestContext,
+    principal: Principal,
+    database_id: int,
+    items: list[dict[str, Any]],
+    *,
+    load_contacts: bool = True,
 ) -> UpsertResult:
     """Create or update contacts by external id. Each item holds only the input fields the
-    caller set (an omitted field keeps its value; attributes merge, a null removes a key)."""
+    caller set (an omitted field keeps its value; attributes merge, a null removes a key).
+    `load_contacts=False` skips reading the stored rows back (result.contacts stays empty)."""
     await existing_database(principal, database_id)
     errors = _batch_size_error("contacts", len(items))
     if errors:
@@ -309,10 +315,14 @@ async def upsert_contacts(
     )
     created = sum(1 for r in rows if r["inserted"])
     external_ids = [item["externalId"] for item in items]
-    stored = {
-        c.external_id: c
-        for c in await Contact.filter(database_id=database_id, external_id__in=external_ids)
-    }
+    stored = (
+        {
+            c.external_id: c
+            for c in await Contact.filter(database_id=database_id, external_id__in=external_ids)
+        }
+        if load_contacts
+        else {}
+    )
     result = UpsertResult(
         contacts=[stored[e] for e in external_ids if e in stored],
         created=created,

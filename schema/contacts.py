@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types.nodes import SelectedField
 
 from models import Contact as ContactModel
@@ -397,14 +399,21 @@ class DeleteContactPayload:
     user_errors: list[UserError] = strawberry.field(description="Input mistakes; empty on success.")
 
 
+@functools.cache
+def _input_names(input_type: type) -> tuple[tuple[str, str], ...]:
+    """(python name, GraphQL name) of an input type's fields."""
+    converter = StrawberryConfig().name_converter
+    fields = input_type.__strawberry_definition__.fields  # type: ignore[attr-defined]
+    return tuple((f.python_name, converter.get_graphql_name(f)) for f in fields)
+
+
 def _given(input: object) -> dict[str, Any]:
     """The input fields the caller set, by GraphQL name."""
-    definition = input.__strawberry_definition__  # type: ignore[attr-defined]
-    converter = strawberry.schema.config.StrawberryConfig().name_converter
+    values = vars(input)
     return {
-        converter.get_graphql_name(f): getattr(input, f.python_name)
-        for f in definition.fields
-        if getattr(input, f.python_name) is not strawberry.UNSET
+        name: values[attr]
+        for attr, name in _input_names(type(input))
+        if values[attr] is not strawberry.UNSET
     }
 
 
@@ -459,6 +468,7 @@ class ContactsMutation:
             principal_of(info),
             node_pk(database_id, "Database"),
             [_given(c) for c in contacts],
+            load_contacts=_selects(info, "contacts"),
         )
         result = outcome.value
         return UpsertContactsPayload(
