@@ -197,7 +197,7 @@ async def list_plans(
     principal: Principal,
     *,
     database_id: int | None,
-    states: list[PlanState] | None,
+    states: list[str] | None,
     name_contains: str | None,
     segment_id: int | None,
     author_id: object | None,

@@ -13,13 +13,15 @@ from typing import Annotated, Any
 import strawberry
 
 from actors.plan_options import parse_consumers, parse_options
-from models.enums import Channel
 from resolvers.plans import PreviewResult
 from schema.base import UserError, user_errors
 
-ChannelType = strawberry.enum(
-    Channel, name="Channel", description="A delivery channel: EMAIL, SMS or PUSH."
-)
+
+@strawberry.enum(name="Channel", description="A delivery channel.")
+class ChannelType(Enum):
+    EMAIL = strawberry.enum_value("email", description="An email.")
+    SMS = strawberry.enum_value("sms", description="A text message.")
+    PUSH = strawberry.enum_value("push", description="A push notification to an app.")
 
 
 @strawberry.enum(description="How a plan repeats.")
@@ -41,13 +43,13 @@ class ScheduleEndKind(Enum):
 
 @strawberry.enum(description="A day of the week.")
 class Weekday(Enum):
-    MON = "mon"
-    TUE = "tue"
-    WED = "wed"
-    THU = "thu"
-    FRI = "fri"
-    SAT = "sat"
-    SUN = "sun"
+    MON = strawberry.enum_value("mon", description="Monday.")
+    TUE = strawberry.enum_value("tue", description="Tuesday.")
+    WED = strawberry.enum_value("wed", description="Wednesday.")
+    THU = strawberry.enum_value("thu", description="Thursday.")
+    FRI = strawberry.enum_value("fri", description="Friday.")
+    SAT = strawberry.enum_value("sat", description="Saturday.")
+    SUN = strawberry.enum_value("sun", description="Sunday.")
 
 
 @strawberry.enum(description="When a run's contact list is generated.")
@@ -210,7 +212,7 @@ class KeyValue:
 @strawberry.type(description="An email, SMS or push delivery on the delivery platform.")
 class DeliveryConsumer:
     position: int = strawberry.field(description="Index among the plan's consumers.")
-    channel: ChannelType = strawberry.field(description="Email, SMS or push.")  # type: ignore[valid-type]
+    channel: ChannelType = strawberry.field(description="Email, SMS or push.")
     template: str = strawberry.field(description="The message model / template reference.")
     sender: str | None = strawberry.field(description="Sender (address, alias or app).")
     subject: str | None = strawberry.field(description="Subject (email).")
@@ -244,7 +246,7 @@ def consumers_of(data: Any) -> list[DeliveryConsumer | ExportConsumer | WebhookC
             result.append(
                 DeliveryConsumer(
                     position=c.position,
-                    channel=c.channel,
+                    channel=ChannelType(c.channel.value) if c.channel else ChannelType.EMAIL,
                     template=s.get("template", ""),
                     sender=s.get("sender"),
                     subject=s.get("subject"),
@@ -395,7 +397,7 @@ class KeyValueInput:
 
 @strawberry.input(description="An email, SMS or push delivery.")
 class DeliveryConsumerInput:
-    channel: ChannelType = strawberry.field(description="Email, SMS or push.")  # type: ignore[valid-type]
+    channel: ChannelType = strawberry.field(description="Email, SMS or push.")
     template: str = strawberry.field(description="Message model / template reference.")
     sender: str | None = strawberry.field(default=None, description="Sender.")
     subject: str | None = strawberry.field(default=None, description="Subject (email: required).")
@@ -435,7 +437,7 @@ class PlanConsumerInput:
         """The engine's form."""
         if self.delivery:
             d = self.delivery
-            data: dict[str, Any] = {"kind": "delivery", "channel": Channel(d.channel).value}
+            data: dict[str, Any] = {"kind": "delivery", "channel": d.channel.value}
             data["template"] = d.template
             for key in ("sender", "subject", "labels"):
                 if getattr(d, key) is not None:

@@ -14,7 +14,6 @@ import strawberry
 
 from models import Plan as PlanRow
 from models import PlanRun as PlanRunRow
-from models.enums import PlanState, RunState, RunTrigger
 from permissions.classes import principal_of, requires
 from permissions.names import Perm
 from permissions.rules import can_edit
@@ -40,38 +39,51 @@ from schema.relay import CountedConnection, GlobalID, Node, NodeID, int_ids, nod
 if TYPE_CHECKING:
     from schema.segments import Segment
 
-PlanStateType = strawberry.enum(
-    PlanState,
-    name="PlanState",
-    description="Where a plan is in its life: DRAFT (being edited), READY (a one-shot plan "
-    "waiting for its time), ACTIVE (a started recurrence), PAUSED (a stopped recurrence), "
-    "ARCHIVED (ran, or the recurrence ended), ERROR (a run missed its contacts number).",
-)
-RunStateType = strawberry.enum(
-    RunState,
-    name="RunState",
-    description="Where a run is: PENDING, EVALUATING (writing the list), DELIVERING, "
-    "COMPLETED, FAILED, CANCELLED, PAUSED (too many delivery errors; can be resumed).",
-)
-RunTriggerType = strawberry.enum(
-    RunTrigger,
-    name="RunTrigger",
-    description="What started a run: SCHEDULE, MANUAL, or TEST (a test send, kept apart).",
-)
+
+def _value(value: str, description: str) -> Any:
+    return strawberry.enum_value(value, description=description)
+
+
+@strawberry.enum(name="PlanState", description="Where a plan is in its life.")
+class PlanStateType(Enum):
+    DRAFT = _value("draft", "Being edited; does not run.")
+    READY = _value("ready", "A one-shot plan waiting for its time.")
+    ACTIVE = _value("active", "A started recurrence master: its next instance will run.")
+    PAUSED = _value("paused", "A stopped recurrence.")
+    ARCHIVED = _value("archived", "Ran, or the recurrence ended.")
+    ERROR = _value("error", "A run missed its contacts number.")
+
+
+@strawberry.enum(name="RunState", description="Where a run is.")
+class RunStateType(Enum):
+    PENDING = _value("pending", "Created, waiting for a worker.")
+    EVALUATING = _value("evaluating", "Writing the recipient list.")
+    DELIVERING = _value("delivering", "Sending batches to the delivery platform.")
+    COMPLETED = _value("completed", "Done.")
+    FAILED = _value("failed", "Stopped by an error.")
+    CANCELLED = _value("cancelled", "Cancelled by a user.")
+    PAUSED = _value("paused", "Too many delivery errors; can be resumed.")
+
+
+@strawberry.enum(name="RunTrigger", description="What started a run.")
+class RunTriggerType(Enum):
+    SCHEDULE = _value("schedule", "Its scheduled time came.")
+    MANUAL = _value("manual", "Started by hand.")
+    TEST = _value("test", "A test send, kept apart from real runs and reports.")
 
 
 @strawberry.enum(description="How a calendar groups runs.")
 class CalendarGrain(Enum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
+    DAY = _value("day", "One bucket per day.")
+    WEEK = _value("week", "One bucket per week, from Monday.")
+    MONTH = _value("month", "One bucket per calendar month.")
 
 
 @strawberry.enum(description="Orders of the plan list.")
 class PlanOrderField(Enum):
-    NAME = "name"
-    CREATED_AT = "created_at"
-    UPDATED_AT = "updated_at"
+    NAME = _value("name", "By name.")
+    CREATED_AT = _value("created_at", "By creation time.")
+    UPDATED_AT = _value("updated_at", "By last change.")
 
 
 # --- run types ------------------------------------------------------------------------------
@@ -111,7 +123,7 @@ class RunFunnel:
 @strawberry.type(description="Where a run stands, read from its delivery batches.")
 class RunProgress:
     run_id: GlobalID = strawberry.field(description="The run.")
-    state: RunStateType = strawberry.field(description="The run's state.")  # type: ignore[valid-type]
+    state: RunStateType = strawberry.field(description="The run's state.")
     funnel: RunFunnel = strawberry.field(description="The run's list.")
     to_send: int = strawberry.field(description="Recipients in delivery batches.")
     sent: int = strawberry.field(description="Recipients in batches sent.")
@@ -127,7 +139,7 @@ class RunProgress:
         """The GraphQL form of actors.plans.RunProgress."""
         return cls(
             run_id=GlobalID("PlanRun", str(p.run_id)),
-            state=RunState(p.state),
+            state=RunStateType(p.state),
             funnel=RunFunnel.from_json(p.funnel),
             to_send=p.to_send,
             sent=p.sent,
@@ -167,12 +179,12 @@ class PlanRun(Node):
         return [cls.from_model(r) if r else None for r in rows]
 
     @strawberry.field(description="The run's state.")
-    def state(self) -> RunStateType:  # type: ignore[valid-type]
-        return RunState(self.row.state)
+    def state(self) -> RunStateType:
+        return RunStateType(self.row.state)
 
     @strawberry.field(description="What started it.")
-    def trigger(self) -> RunTriggerType:  # type: ignore[valid-type]
-        return RunTrigger(self.row.trigger)
+    def trigger(self) -> RunTriggerType:
+        return RunTriggerType(self.row.trigger)
 
     @strawberry.field(description="The time it was scheduled for.")
     def scheduled_for(self) -> dt.datetime:
@@ -253,8 +265,8 @@ class Plan(Node):
         return self.row.description
 
     @strawberry.field(description="Life-cycle state.")
-    def state(self) -> PlanStateType:  # type: ignore[valid-type]
-        return PlanState(self.row.state)
+    def state(self) -> PlanStateType:
+        return PlanStateType(self.row.state)
 
     @strawberry.field(description="Increases on every change; give it back to updatePlan.")
     def version(self) -> int:
@@ -269,7 +281,7 @@ class Plan(Node):
         return PlanOptions.from_json(self.row.options)
 
     @strawberry.field(description="What each run does with its list (zero or more).")
-    def consumers(self) -> list[PlanConsumer]:  # type: ignore[valid-type]
+    def consumers(self) -> list[PlanConsumer]:
         return consumers_of(self.row.consumers)
 
     @strawberry.field(description="The next run (the only instance of a recurrence that exists).")
@@ -442,7 +454,7 @@ class UpdatePlanInput:
 
 @strawberry.input(description="Filters of the plan list; all given ones apply.")
 class PlanFilter:
-    states: list[PlanStateType] | None = strawberry.field(  # type: ignore[valid-type]
+    states: list[PlanStateType] | None = strawberry.field(
         default=None, description="Only plans in these states."
     )
     name_contains: str | None = strawberry.field(
@@ -533,7 +545,7 @@ class PlansQuery:
         page = await resolve.list_plans(
             principal_of(info),
             database_id=_pk(database_id, "Database"),
-            states=[PlanState(s) for s in f.states] if f.states else None,
+            states=[s.value for s in f.states] if f.states else None,
             name_contains=f.name_contains,
             segment_id=_pk(f.segment_id, "Segment"),
             author_id=f.author_id,
