@@ -23,18 +23,18 @@ SVG_TTL_SECONDS = DEFAULT_TTL_SECONDS * 6  # an hour: dashboards stay open in a 
 
 @strawberry.enum(description="How a panel is best drawn.")
 class ChartKind(Enum):
-    BAR = "bar"
-    LINE = "line"
-    PIE = "pie"
-    HISTOGRAM = "histogram"
+    BAR = strawberry.enum_value("bar", description="Bars per label (several series: grouped).")
+    LINE = strawberry.enum_value("line", description="Values over time buckets.")
+    PIE = strawberry.enum_value("pie", description="Shares of a whole.")
+    HISTOGRAM = strawberry.enum_value("histogram", description="Contacts per value band.")
 
 
 @strawberry.enum(description="Time bucket of the event panels.")
 class DashboardGrain(Enum):
-    DAY = "day"
-    MONTH = "month"
-    QUARTER = "quarter"
-    YEAR = "year"
+    DAY = strawberry.enum_value("day", description="One bucket per day.")
+    MONTH = strawberry.enum_value("month", description="One bucket per calendar month.")
+    QUARTER = strawberry.enum_value("quarter", description="One bucket per calendar quarter.")
+    YEAR = strawberry.enum_value("year", description="One bucket per calendar year.")
 
 
 @strawberry.type(description="One labelled value of a chart.")

@@ -22,7 +22,8 @@ from schema.base import Info
 from schema.relay import CountedConnection, GlobalID, Node, NodeID, global_id, int_ids, node_pk
 
 if TYPE_CHECKING:
-    from schema.plans import Plan, PlanRun
+    from schema.plan_parts import ChannelType
+    from schema.plans import Plan, PlanRun, RunStateType, RunTriggerType
     from schema.segments import Segment
 
 DOWNLOAD_PATH = "/downloads/reports"
@@ -30,6 +31,9 @@ DOWNLOAD_PATH = "/downloads/reports"
 PlanRunRef = Annotated["PlanRun", strawberry.lazy("schema.plans")]
 PlanRef = Annotated["Plan", strawberry.lazy("schema.plans")]
 SegmentRef = Annotated["Segment", strawberry.lazy("schema.segments")]
+RunStateRef = Annotated["RunStateType", strawberry.lazy("schema.plans")]
+RunTriggerRef = Annotated["RunTriggerType", strawberry.lazy("schema.plans")]
+ChannelRef = Annotated["ChannelType", strawberry.lazy("schema.plan_parts")]
 
 
 async def load_node(info: Info, node_type: Any, pk: int) -> Any:
@@ -61,28 +65,10 @@ async def _segment(info: Info, pk: int) -> Any:
     return await load_node(info, Segment, pk)
 
 
-@strawberry.enum(description="State of a plan run, to filter reports.")
-class ReportRunState(Enum):
-    PENDING = "pending"
-    EVALUATING = "evaluating"
-    DELIVERING = "delivering"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PAUSED = "paused"
-
-
-@strawberry.enum(description="Channel of a run's delivery, to filter reports.")
-class ReportChannel(Enum):
-    EMAIL = "email"
-    SMS = "sms"
-    PUSH = "push"
-
-
 @strawberry.enum(description="File format of a report download.")
 class ReportFormat(Enum):
-    CSV = "csv"
-    XLSX = "xlsx"
+    CSV = strawberry.enum_value("csv", description="Comma-separated values, UTF-8 with a BOM.")
+    XLSX = strawberry.enum_value("xlsx", description="An Excel workbook.")
 
 
 @strawberry.enum(description="What a report download holds.")
@@ -188,18 +174,36 @@ class Report(Node):
     plan_created_at: datetime = strawberry.field(description="When the plan was created.")
     segment_id: GlobalID = strawberry.field(description="The segment (a Segment id).")
     segment_name: str = strawberry.field(description="The segment's name.")
-    trigger: str = strawberry.field(description="schedule, manual or test.")
-    state: str = strawberry.field(description="The run's state.")
+    trigger_value: strawberry.Private[str]
+    state_value: strawberry.Private[str]
+    channel_value: strawberry.Private[str | None]
     scheduled_for: datetime = strawberry.field(description="When the run was due.")
     run_at: datetime = strawberry.field(description="When the run started (or is due).")
     as_of: datetime = strawberry.field(description="Relative dates of the segment resolved here.")
-    channel: str | None = strawberry.field(description="The delivery's channel, if any.")
     funnel: ReportFunnel = strawberry.field(description="From segment to recipients.")
     consumers: list[ReportConsumer] = strawberry.field(
         description="Per consumer: delivery, platform feedback, errors."
     )
     timings: ReportTimings = strawberry.field(description="Steps and durations.")
     error: str | None = strawberry.field(description="Why the run failed, if it did.")
+
+    @strawberry.field(description="The run's state.")
+    def state(self) -> RunStateRef:
+        from schema.plans import RunStateType
+
+        return RunStateType(self.state_value)
+
+    @strawberry.field(description="What started the run.")
+    def trigger(self) -> RunTriggerRef:
+        from schema.plans import RunTriggerType
+
+        return RunTriggerType(self.trigger_value)
+
+    @strawberry.field(description="The channel of the run's delivery, if it has one.")
+    def channel(self) -> ChannelRef | None:
+        from schema.plan_parts import ChannelType
+
+        return None if self.channel_value is None else ChannelType(self.channel_value)
 
     @strawberry.field(
         description="The run itself. Needs plan.read.",
@@ -235,12 +239,12 @@ class Report(Node):
             plan_created_at=r.plan_created_at,
             segment_id=global_id("Segment", r.segment_id),
             segment_name=r.segment_name,
-            trigger=r.trigger,
-            state=r.state,
+            trigger_value=r.trigger,
+            state_value=r.state,
             scheduled_for=r.scheduled_for,
             run_at=r.run_at,
             as_of=r.as_of,
-            channel=r.channel,
+            channel_value=r.channel,
             funnel=ReportFunnel(
                 segment_size=r.segment_size,
                 excluded=[ReportExclusion(reason=k, contacts=n) for k, n in r.excluded.items()],
@@ -302,8 +306,8 @@ class ReportFilterInput:
     author_id: GlobalID | None = strawberry.field(
         default=None, description="Runs of plans by this user (a User id)."
     )
-    state: ReportRunState | None = strawberry.field(default=None, description="Runs in a state.")
-    channel: ReportChannel | None = strawberry.field(
+    state: RunStateRef | None = strawberry.field(default=None, description="Runs in a state.")
+    channel: ChannelRef | None = strawberry.field(
         default=None, description="Runs delivering on this channel."
     )
 

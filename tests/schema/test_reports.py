@@ -178,9 +178,9 @@ async def test_report_funnel_and_feedback_counts(gql, accounts):
         "Welcome", "User", "Romans",
     )  # fmt: skip
     assert (report["state"], report["trigger"], report["channel"]) == (
-        "completed",
-        "manual",
-        "email",
+        "COMPLETED",
+        "MANUAL",
+        "EMAIL",
     )
     assert report["funnel"] == {
         "segmentSize": 10,
