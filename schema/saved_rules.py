@@ -19,6 +19,7 @@ from resolvers import saved_rules as resolve
 from resolvers.outcome import Outcome
 from schema.accounts import User
 from schema.base import Info, UserError, user_errors
+from schema.databases import Database
 from schema.definition import DefinitionNode, DefinitionNodeInput, input_json, normalize_references
 from schema.relay import CountedConnection, GlobalID, Node, NodeID, int_ids, node_pk
 
@@ -80,6 +81,11 @@ class SavedRule(Node):
     @strawberry.field(description="True if the caller may change or delete it.")
     def editable(self, info: Info) -> bool:
         return can_edit(info.context.principal, self.row)
+
+    @strawberry.field(description="Its contact database.")
+    async def database(self, info: Info) -> Database | None:
+        row = await info.context.loaders.database.load(self.row.database_id)  # type: ignore[attr-defined]
+        return Database.from_model(row) if row else None
 
     @strawberry.field(description="Who saved it.")
     async def author(self, info: Info) -> User | None:

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 CREATE = """
 mutation($input: CreateSavedRuleInput!) {
   createSavedRule(input: $input) {
-    savedRule { id name kind version editable ruleJson rule { path event { type window { last { amount unit } } } } author { username } }
+    savedRule { id name kind version editable ruleJson database { name } rule { path event { type window { last { amount unit } } } } author { username } }
     userErrors { path message code }
   }
 }"""  # noqa: E501
@@ -59,6 +59,7 @@ async def test_presets_are_shared_and_favourites_are_private(gql, accounts) -> N
     }
     assert favourite["ruleJson"]["event"]["window"]["last"]["unit"] == "day"
     assert favourite["author"]["username"] == "user" and favourite["editable"] is True
+    assert favourite["database"] == {"name": "Shop"}
     preset = await _save(
         gql, world, "USER", "Italians", "PRESET",
         ruleJson={"contact": {"conditions": [{"field": "country", "op": "eq", "value": "IT"}]}},
