@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from contactplan.settings import Settings
+from permissions.audit import record_audit
 from permissions.errors import NotFound, RequestError
 from permissions.names import Perm
 from permissions.rules import may
@@ -69,6 +70,15 @@ def reports_endpoint(settings: Settings):
         except NotFound as exc:
             return _error(404, exc.message, "NOT_FOUND")
         personal = may(principal, Perm.PERSONAL_DATA_READ)
+        await record_audit(  # who took which data out, and whether it held personal data
+            principal,
+            "download",
+            "report",
+            run_ids[0],
+            database_id=found[0].database_id,
+            after={"runs": run_ids, "format": fmt, "content": content, "personalData": personal},
+            request_id=request.scope.get("state", {}).get("request_id"),
+        )
         body: AsyncIterator[bytes]
         if fmt == "xlsx":
             body = report_export.reports_xlsx(

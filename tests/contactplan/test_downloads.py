@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 import pytest
 from openpyxl import load_workbook
 
-from models import Profile, User
+from models import AuditEntry, Profile, User
 from permissions.principal import load_user
 from resolvers.signed_links import link_url, sign_link
 from tests.schema.test_reports import build_shop, gid
@@ -84,6 +84,11 @@ async def test_xlsx_with_recipients_holds_addresses_for_admin(gql, accounts):
     assert by_external["c9"]["bounced"] == 1
     assert by_external["c10"]["error"] == "mailbox c10@shop.example rejected"
     assert by_external["c1"]["exclusion_reason"] == "no_consent"
+    (audit,) = await AuditEntry.filter(action="download")
+    assert (audit.object_type, audit.object_id, audit.user_id) == (
+        "report", str(shop.run_id), accounts.users["ADMIN"].id,
+    )  # fmt: skip
+    assert audit.after["personalData"] is True and audit.after["content"] == "recipients"
 
 
 async def test_recipients_csv_without_personal_data_permission_has_no_addresses(gql, accounts):
