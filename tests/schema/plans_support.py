@@ -83,3 +83,18 @@ async def create_plan(gql: Any, token: str, database: Any, segment: Segment, **o
     )
     assert "errors" not in result, result
     return result["data"]["createPlan"]
+
+
+async def insert_runs(plan_id: int, count: int, *, offset: int = 0) -> list[int]:
+    """`count` completed scheduled runs of a plan, one a day from 2027-01-01 + offset days."""
+    from tortoise import connections
+
+    rows = await connections.get("default").execute_query_dict(
+        "INSERT INTO plan_run (plan_id, trigger, scheduled_for, as_of, state, funnel, created_at)"
+        " SELECT $1, 'schedule', t, t, 'completed', '{\"pending\": 5}', now()"
+        " FROM generate_series(timestamptz '2027-01-01' + make_interval(days => $2),"
+        " timestamptz '2027-01-01' + make_interval(days => $2 + $3 - 1), interval '1 day') t"
+        " RETURNING id",
+        [plan_id, offset, count],
+    )
+    return [row["id"] for row in rows]
