@@ -110,7 +110,7 @@ async def send_batch(
             return locked
         recipients = await tx.execute_query_dict(
             "SELECT contact_id, address FROM recipient"
-            " WHERE run_id = $1 AND batch_no = $2 ORDER BY contact_id",
+            " WHERE run_id = $1 AND batch_no = $2 AND status = 'pending' ORDER BY contact_id",
             [run_id, batch_no],
         )
         payload = [

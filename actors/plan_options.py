@@ -10,7 +10,9 @@ Options (`plan.options`, every key optional)::
      "control_percent": 10,        # deterministic control group, excluded from sending
      "max_rate": 500,              # recipients per second, null: as fast as the platform takes
      "batch_size": 1000,
-     "max_error_rate": 0.2}        # a run whose failed share passes it pauses itself
+     "max_error_rate": 0.2,        # a run whose failed share passes it pauses itself
+     "exclusion_segment_id": 12,   # members of this segment (same database) are not sent
+     "frequency_cap_days": 7}      # contacts sent anything in the last N days are not sent
 
 Consumers (`plan.consumers`, a list, zero or more)::
 
@@ -34,6 +36,7 @@ CONSUMER_KINDS = ("delivery", "export", "webhook")
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 10_000
 DEFAULT_MAX_ERROR_RATE = 0.2
+MAX_FREQUENCY_CAP_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class PlanOptions:
     max_rate: int | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    exclusion_segment_id: int | None = None
+    frequency_cap_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def parse_options(data: Any, path: str = "options") -> PlanOptions:
         raise InvalidPlan(errors)
     known = {
         "list_generation", "contacts", "if_short", "top_up_percent", "control_percent",
-        "max_rate", "batch_size", "max_error_rate",
+        "max_rate", "batch_size", "max_error_rate", "exclusion_segment_id", "frequency_cap_days",
     }  # fmt: skip
     for key in sorted(set(data) - known):
         err(key, f"unknown key {key!r}", "unknown_key")
@@ -152,6 +157,16 @@ def parse_options(data: Any, path: str = "options") -> PlanOptions:
         err("max_error_rate", f"must be a number from 0 to 1, got {error_rate!r}")
     elif not 0 < error_rate <= 1:
         err("max_error_rate", f"must be above 0 and at most 1, got {error_rate}", "out_of_range")
+    exclusion = data.get("exclusion_segment_id")
+    if exclusion is not None and (not _is_int(exclusion) or exclusion < 1):
+        err("exclusion_segment_id", f"must be a segment id, got {exclusion!r}")
+    cap = data.get("frequency_cap_days")
+    if cap is not None and (not _is_int(cap) or not 1 <= cap <= MAX_FREQUENCY_CAP_DAYS):
+        err(
+            "frequency_cap_days",
+            f"must be an integer from 1 to {MAX_FREQUENCY_CAP_DAYS}, got {cap!r}",
+            "out_of_range",
+        )
     if errors:
         raise InvalidPlan(errors)
     return PlanOptions(
@@ -166,6 +181,8 @@ def parse_options(data: Any, path: str = "options") -> PlanOptions:
         max_rate=max_rate,
         batch_size=batch_size,
         max_error_rate=float(error_rate),
+        exclusion_segment_id=exclusion,
+        frequency_cap_days=cap,
     )
 
 

@@ -68,11 +68,13 @@ async def validate_plan(
     dnd_policy_id: int | None,
     now: datetime | None = None,
     kept_segment: bool = False,
+    kept_exclusion_segment_id: int | None = None,
 ) -> dict[str, Any]:
     """Check a plan's parts; return the normalised `schedule`, `options`, `consumers`.
 
     A segment deleted since the plan chose it stays valid (`kept_segment`): the plan keeps
-    working on its stored definition; a deleted segment cannot be newly chosen.
+    working on its stored definition; a deleted segment cannot be newly chosen. The same holds
+    for the exclusion segment of the options (`kept_exclusion_segment_id`: the plan's current one).
     """
     database = await ContactDatabase.get_or_none(id=database_id)
     if database is None:
@@ -88,11 +90,22 @@ async def validate_plan(
         first = error.errors[0]
         raise PlanError(first.code, first.message, first.path) from error
     try:
-        parse_options(options)
+        parsed_options = parse_options(options)
         parse_consumers(consumers)
     except InvalidPlan as error:
         first = error.errors[0]
         raise PlanError(first.code, first.message, first.path) from error
+    exclusion_id = parsed_options.exclusion_segment_id
+    if exclusion_id is not None:
+        exclusions = Segment.filter(id=exclusion_id, database_id=database_id)
+        if exclusion_id != kept_exclusion_segment_id:
+            exclusions = exclusions.filter(deleted_at=None)
+        if not await exclusions.exists():
+            raise PlanError(
+                "not_found",
+                f"no segment {exclusion_id} in this database",
+                "options.exclusion_segment_id",
+            )
     if dnd_policy_id is not None:
         policy = await DndPolicy.get_or_none(id=dnd_policy_id, deleted_at=None)
         if policy is None or policy.database_id not in (None, database_id):  # type: ignore[attr-defined]
@@ -157,6 +170,7 @@ async def update_plan(plan_id: int, version: int, **changes: Any) -> Plan:
         plan.database_id,  # type: ignore[attr-defined]
         now=now if plan.state != "draft" else None,
         kept_segment=merged["segment_id"] == plan.segment_id,  # type: ignore[attr-defined]
+        kept_exclusion_segment_id=_exclusion_segment_id(plan.options),
         **merged,
     )
     values = merged | parts | {k: v for k, v in changes.items() if k in ("name", "description")}
@@ -185,6 +199,7 @@ async def mark_ready(plan_id: int, now: datetime | None = None) -> Plan:
         dnd_policy_id=plan.dnd_policy_id,  # type: ignore[attr-defined]
         now=now,
         kept_segment=True,
+        kept_exclusion_segment_id=_exclusion_segment_id(plan.options),
     )
     state = "ready" if parts["schedule"]["kind"] == "once" else "active"
     await _transition(plan, state, next_run_at=_next_run(parts["schedule"], now))
@@ -380,6 +395,11 @@ async def _run_state(run_id: int) -> str:
     if not rows:
         raise PlanError("not_found", f"no run {run_id}")
     return rows[0]["state"]
+
+
+def _exclusion_segment_id(options: Any) -> int | None:
+    value = options.get("exclusion_segment_id") if isinstance(options, dict) else None
+    return value if isinstance(value, int) else None
 
 
 def _next_run(schedule: Any, after: datetime) -> datetime | None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise import connections
@@ -52,7 +53,15 @@ CHANNEL_COLUMNS: dict[Channel, tuple[str, str]] = {
     Channel.PUSH: ("push_token", "consent_push"),
 }
 # Exclusion reasons, in the precedence the list applies them.
-REASONS = ("no_consent", "no_address", "dnd", "control", "limit")
+REASONS = (
+    "no_consent",
+    "no_address",
+    "exclusion_segment",
+    "frequency_cap",
+    "dnd",
+    "control",
+    "limit",
+)
 LIST_WORK_MEM = "256MB"
 NOT_REACHED = "not_reached"  # the run failed: contacts number not reached (if_short=error)
 
@@ -143,34 +152,29 @@ async def _write_list(
     except InvalidPlan as error:
         raise RunFailed(f"invalid plan: {error}") from error
     definition = _json(run["definition"])
-    try:
-        segment_sql, segment_params = await compile_segment(
-            definition, run["database_id"], run["as_of"]
+    segment = await _compile(compile_segment, definition, run, "segment")
+    exclusion = None
+    if options.exclusion_segment_id is not None:
+        exclusion = await _compile(
+            compile_segment,
+            await _segment_definition(tx, options.exclusion_segment_id, run["database_id"]),
+            run,
+            "exclusion segment",
         )
-    except ValueError as error:
-        raise RunFailed(f"invalid segment: {error}") from error
     policy = await policy_for_plan(run["dnd_policy_id"], run["database_id"])
     delivery = delivery_consumer(consumers)
     channel = delivery.channel if delivery else None
+    rules = ListRules(options, channel, policy, exclusion)
 
     # Sorts and hashes of a million contacts stay in memory (this transaction only).
     await tx.execute_query(f"SET LOCAL work_mem = '{LIST_WORK_MEM}'")
-    sql, params = _list_sql(
-        run,
-        options,
-        channel,
-        policy,
-        f"({segment_sql})",
-        segment_params,
-        limit=options.contacts_max,
-    )
-    try:
-        await tx.execute_query(sql, params)
-    except OperationalError as error:  # the SQL itself is refused: retrying cannot help
-        raise RunFailed(f"the segment could not be evaluated: {error}") from error
-    funnel = await _funnel(tx, run_id)
+    sql, params = _list_sql(run, rules, f"({segment[0]})", segment[1], limit=options.contacts_max)
+    funnel = await _insert_list(tx, sql, params)
+    funnel["segment"] = sum(funnel.values())
+    funnel = {reason: 0 for reason in REASONS} | {"pending": 0} | funnel
     to_send = funnel["pending"]
     wanted = options.contacts_min
+    top_up = 0
     if wanted is not None and to_send < wanted:
         if options.if_short == "error":
             raise RunFailed(f"contacts number not reached: {to_send} to send, {wanted} wanted")
@@ -184,15 +188,17 @@ async def _write_list(
                     "AND x.contact_id = c.id))"
                 )
                 sql, params = _list_sql(
-                    run, options, channel, policy, rest, [run["database_id"], run_id],
-                    limit=extra, top_up=True, first_batch=await _next_batch(tx, run_id),
+                    run, rules, rest, [run["database_id"], run_id], limit=extra, top_up=True,
+                    first_batch=_batch_count(to_send, options.batch_size),
                 )  # fmt: skip
-                await tx.execute_query(sql, params)
-                funnel = await _funnel(tx, run_id)
-                funnel["top_up"] = funnel["pending"] - to_send
+                top_up = (await _insert_list(tx, sql, params)).get("pending", 0)
+                funnel["pending"] += top_up
+                funnel["top_up"] = top_up
     batches = 0
     if delivery is not None:
-        batches = await _create_batches(tx, run_id, delivery.position)
+        batches = await _create_batches(
+            tx, run_id, delivery.position, options.batch_size, to_send, top_up
+        )
     await _create_consumers(tx, run_id, consumers)
     state = "delivering" if batches else "completed"
     await tx.execute_query(
@@ -204,11 +210,48 @@ async def _write_list(
     return state
 
 
+async def _compile(
+    compile_segment: SegmentCompiler, definition: Any, run: dict[str, Any], what: str
+) -> SegmentSql:
+    try:
+        return await compile_segment(definition, run["database_id"], run["as_of"])
+    except ValueError as error:
+        raise RunFailed(f"invalid {what}: {error}") from error
+
+
+async def _segment_definition(tx: BaseDBAsyncClient, segment_id: int, database_id: int) -> Any:
+    """A segment's definition (soft-deleted ones too: a plan keeps working)."""
+    rows = await tx.execute_query_dict(
+        "SELECT definition FROM segment WHERE id = $1 AND database_id = $2",
+        [segment_id, database_id],
+    )
+    if not rows:
+        raise RunFailed(f"the exclusion segment {segment_id} is not in this database")
+    return _json(rows[0]["definition"])
+
+
+async def _insert_list(tx: BaseDBAsyncClient, sql: str, params: list[Any]) -> dict[str, int]:
+    """Run a list INSERT; its rows counted per exclusion reason, `control` or `pending`."""
+    try:
+        rows = await tx.execute_query_dict(sql, params)
+    except OperationalError as error:  # the SQL itself is refused: retrying cannot help
+        raise RunFailed(f"the segment could not be evaluated: {error}") from error
+    return {row["reason"]: int(row["n"]) for row in rows}
+
+
+@dataclass(frozen=True)
+class ListRules:
+    """What decides who of a run's source is sent: options, channel, DND, exclusion segment."""
+
+    options: PlanOptions
+    channel: Channel | None
+    policy: Any
+    exclusion: SegmentSql | None = None
+
+
 def _list_sql(
     run: dict[str, Any],
-    options: PlanOptions,
-    channel: Channel | None,
-    policy: Any,
+    rules: ListRules,
     source_sql: str,
     source_params: list[Any],
     *,
@@ -216,99 +259,105 @@ def _list_sql(
     top_up: bool = False,
     first_batch: int = 0,
 ) -> tuple[str, list[Any]]:
-    """One `INSERT INTO recipient ... SELECT` classifying every contact of `source_sql`."""
+    """One `INSERT INTO recipient ... SELECT` classifying every contact of `source_sql`,
+    returning the count of its rows per reason (the funnel, in the same pass)."""
+    from segmentation.run import shift_params
+
+    options = rules.options
     p = _Params(source_params)
     run_id = p.add(run["id"])
-    if channel is not None:
-        address_column, consent_column = CHANNEL_COLUMNS[channel]
+    if rules.channel is not None:
+        address_column, consent_column = CHANNEL_COLUMNS[rules.channel]
         address, consent = f"c.{address_column}", f"c.{consent_column}"
     else:  # no delivery: nobody needs an address or a consent
         address, consent = "NULL::varchar", "TRUE"
-    control = "FALSE"
+    cases = [f"WHEN NOT {consent} THEN 'no_consent'"]
+    if rules.channel is not None:
+        cases.append(f"WHEN {address} IS NULL OR {address} = '' THEN 'no_address'")
+    if rules.exclusion is not None:
+        excluded = shift_params(rules.exclusion[0], len(p.values))
+        p.values.extend(rules.exclusion[1])
+        cases.append(
+            f"WHEN c.id IN (SELECT x.contact_id FROM ({excluded}) x) THEN 'exclusion_segment'"
+        )
+    if options.frequency_cap_days:
+        since = p.add(run["as_of"] - timedelta(days=options.frequency_cap_days))
+        cases.append(
+            "WHEN c.id IN (SELECT f.contact_id FROM recipient f WHERE f.status = 'sent'"
+            f" AND f.sent_at >= {since}) THEN 'frequency_cap'"
+        )
+    blocked = blocked_contacts_cte(rules.policy, run["as_of"], run["id"], "src", p.add)
+    if blocked:
+        cases.append("WHEN d.contact_id IS NOT NULL THEN 'dnd'")
     if options.control_percent > 0 and not top_up:
         # Deterministic per plan: the same contacts stay in the control group run after run.
-        control = (
-            f"((hashtextextended(c.id::text, {p.add(run['plan_id'])}) % 10000 + 10000) % 10000)"
-            f" < {p.add(round(options.control_percent * 100))}"
+        cases.append(
+            f"WHEN ((hashtextextended(c.id::text, {p.add(run['plan_id'])}) % 10000 + 10000)"
+            f" % 10000) < {p.add(round(options.control_percent * 100))} THEN 'control'"
         )
-    blocked = blocked_contacts_cte(policy, run["as_of"], run["id"], "src", p.add)
-    no_address = "WHEN b.address IS NULL OR b.address = '' THEN 'no_address' " if channel else ""
-    dnd_join = "LEFT JOIN blocked d ON d.contact_id = b.contact_id" if blocked else ""
-    dnd_case = "WHEN d.contact_id IS NOT NULL THEN 'dnd' " if blocked else ""
-    # A limit takes a per-run random sample; else contact order keeps the index inserts local.
-    order = (
-        f"ORDER BY hashtextextended(contact_id::text, {p.add(run['id'])}), contact_id"
-        if limit is not None
-        else "ORDER BY contact_id"
-    )
-    limit_sql = p.add(limit) if limit is not None else "NULL"
+    dnd_join = "LEFT JOIN blocked d ON d.contact_id = c.id" if blocked else ""
+    if limit is not None:  # a per-run random sample of the eligible contacts
+        order = f"hashtextextended(contact_id::text, {p.add(run['id'])}), contact_id"
+        rank = f"row_number() OVER (PARTITION BY reason IS NULL ORDER BY {order})"
+        limit_sql = p.add(limit)
+        over_limit = f"rank > {limit_sql}"
+    else:
+        # A running count in contact order: index inserts stay local (half the CPU of the
+        # arrival order), and every batch is a range of contact ids.
+        rank = (
+            "count(*) FILTER (WHERE reason IS NULL)"
+            " OVER (ORDER BY contact_id ROWS UNBOUNDED PRECEDING)"
+        )
+        over_limit = "FALSE"
     batch_size = p.add(options.batch_size)
     first = p.add(first_batch)
-    status_excluded = "'excluded'"
     sql = f"""
 WITH src AS {"MATERIALIZED " if blocked else ""}(SELECT contact_id FROM {source_sql} seg),
 {"blocked AS (" + blocked + ")," if blocked else ""}
-base AS (
-  SELECT c.id AS contact_id, {address} AS address, {consent} AS consent, {control} AS control
-  FROM src JOIN contact c ON c.id = src.contact_id
-),
 classified AS (
-  SELECT b.contact_id, b.address,
-    CASE WHEN NOT b.consent THEN 'no_consent' {no_address}{dnd_case}
-         WHEN b.control THEN 'control' END AS reason
-  FROM base b {dnd_join}
+  SELECT c.id AS contact_id, {address} AS address, CASE {" ".join(cases)} END AS reason
+  FROM src JOIN contact c ON c.id = src.contact_id {dnd_join}
 ),
 ranked AS (
-  SELECT contact_id, address, reason,
-    CASE WHEN reason IS NULL THEN row_number() OVER (PARTITION BY reason IS NULL {order}) END
-      AS rank
+  SELECT contact_id, address, reason, CASE WHEN reason IS NULL THEN {rank} END AS rank
   FROM classified
+),
+listed AS (
+  INSERT INTO recipient (run_id, contact_id, address, status, exclusion_reason, batch_no, top_up)
+  SELECT {run_id}, contact_id, address,
+    CASE WHEN reason = 'control' THEN 'control'
+         WHEN reason IS NOT NULL OR {over_limit} THEN 'excluded' ELSE 'pending' END,
+    CASE WHEN reason IS NOT NULL THEN reason WHEN {over_limit} THEN 'limit' END,
+    CASE WHEN reason IS NULL AND NOT {over_limit} THEN {first} + (rank - 1) / {batch_size} END,
+    {"TRUE" if top_up else "FALSE"}
+  FROM ranked
+  {"WHERE reason IS NULL AND NOT " + over_limit if top_up else ""}
+  RETURNING status, exclusion_reason
 )
-INSERT INTO recipient (run_id, contact_id, address, status, exclusion_reason, batch_no)
-SELECT {run_id}, contact_id, address,
-  CASE WHEN reason = 'control' THEN 'control'
-       WHEN reason IS NOT NULL OR rank > {limit_sql} THEN {status_excluded}
-       ELSE 'pending' END,
-  CASE WHEN reason IS NOT NULL THEN reason WHEN rank > {limit_sql} THEN 'limit' END,
-  CASE WHEN reason IS NULL AND (rank <= {limit_sql} OR {limit_sql} IS NULL)
-       THEN {first} + (rank - 1) / {batch_size} END
-FROM ranked
-{"WHERE reason IS NULL AND rank <= " + limit_sql if top_up else ""}
+SELECT coalesce(exclusion_reason, status) AS reason, count(*) AS n FROM listed GROUP BY 1
 """
     return sql, p.values
 
 
-async def _funnel(tx: BaseDBAsyncClient, run_id: int) -> dict[str, int]:
-    """Counts of the run's list: per exclusion reason, control, to send, the segment size."""
+def _batch_count(rows: int, batch_size: int) -> int:
+    return -(-rows // batch_size)
+
+
+async def _create_batches(
+    tx: BaseDBAsyncClient, run_id: int, position: int, batch_size: int, listed: int, added: int
+) -> int:
+    """The delivery batches of a list numbered densely from 0: `listed` rows, then `added`
+    top-up rows from the next batch number; no pass over the recipients."""
+    first_added = _batch_count(listed, batch_size)
     rows = await tx.execute_query_dict(
-        "SELECT status, exclusion_reason, count(*) AS n FROM recipient WHERE run_id = $1"
-        " GROUP BY status, exclusion_reason",
-        [run_id],
-    )
-    funnel = {reason: 0 for reason in REASONS} | {"pending": 0, "segment": 0}
-    for row in rows:
-        key = row["exclusion_reason"] or row["status"]
-        funnel[key] = funnel.get(key, 0) + row["n"]
-        funnel["segment"] += row["n"]
-    return funnel
-
-
-async def _next_batch(tx: BaseDBAsyncClient, run_id: int) -> int:
-    rows = await tx.execute_query_dict(
-        "SELECT coalesce(max(batch_no) + 1, 0) AS n FROM recipient WHERE run_id = $1", [run_id]
-    )
-    return rows[0]["n"]
-
-
-async def _create_batches(tx: BaseDBAsyncClient, run_id: int, position: int) -> int:
-    rows = await tx.execute_query_dict(
-        "WITH made AS (INSERT INTO delivery_batch"
+        "WITH parts(first, n) AS (VALUES (0, $3::bigint), ($5::int, $4::bigint)),"
+        " made AS (INSERT INTO delivery_batch"
         " (run_id, consumer_position, batch_no, size, status, attempts)"
-        " SELECT $1, $2, batch_no, count(*), 'pending', 0 FROM recipient"
-        " WHERE run_id = $1 AND status = 'pending' GROUP BY batch_no"
+        " SELECT $1, $2, parts.first + g, least($6::bigint, parts.n - g::bigint * $6), 'pending', 0"
+        " FROM parts, generate_series(0, (parts.n + $6 - 1) / $6 - 1) g WHERE parts.n > 0"
         " ON CONFLICT (run_id, consumer_position, batch_no) DO NOTHING RETURNING 1)"
         " SELECT count(*) AS n FROM made",
-        [run_id, position],
+        [run_id, position, listed, added, first_added, batch_size],
     )
     return rows[0]["n"]
 

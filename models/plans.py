@@ -107,6 +107,7 @@ class Recipient(Model):
     """A contact in a run's list: at most once per run."""
 
     id = fields.BigIntField(primary_key=True)
+    # No constraint in the database (0004_delivery): a trigger deletes recipients with their run.
     run = fields.ForeignKeyField(
         "models.PlanRun", related_name="recipients", on_delete=fields.CASCADE
     )
@@ -117,6 +118,7 @@ class Recipient(Model):
     batch_no = fields.IntField(null=True)
     sent_at = fields.DatetimeField(null=True)
     error = fields.TextField(null=True)
+    top_up = fields.BooleanField(default=False)  # added by a contacts-number top-up
 
     class Meta:
         table = "recipient"

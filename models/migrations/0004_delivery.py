@@ -1,12 +1,56 @@
-"""Schema support for plans and deliveries (see docs/architecture.md)."""
+"""Schema support for plans and deliveries (see docs/architecture.md).
 
-from tortoise import migrations
+- `recipient.top_up`: the contact was added by a contacts-number top-up (not in the segment).
+- `recipient.run_id` keeps no foreign-key constraint: its per-row check cost a third of the
+  time to write a 1,000,000-contact list. Only `run_plan` inserts recipients, holding the run's
+  row lock; deleting runs still deletes their recipients, by a statement-level trigger.
+- `recipient_pending` replaces `recipient_batch`: `deliver_batch` reads and marks only pending
+  recipients, so only those (not the excluded ones, not the sent ones) need an entry.
+"""
+
+from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
-STATEMENTS: list[tuple[str, str]] = []  # (forward SQL, reverse SQL)
+STATEMENTS: list[tuple[str, str]] = [  # (forward SQL, reverse SQL)
+    (
+        "ALTER TABLE recipient ALTER COLUMN top_up SET DEFAULT false",
+        "ALTER TABLE recipient ALTER COLUMN top_up DROP DEFAULT",
+    ),
+    (
+        "ALTER TABLE recipient DROP CONSTRAINT IF EXISTS recipient_run_id_fkey",
+        "ALTER TABLE recipient ADD CONSTRAINT recipient_run_id_fkey FOREIGN KEY (run_id)"
+        " REFERENCES plan_run (id) ON DELETE CASCADE",
+    ),
+    (
+        "CREATE FUNCTION recipient_delete_with_run() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN DELETE FROM recipient WHERE run_id IN (SELECT id FROM gone); RETURN NULL; END $$",
+        "DROP FUNCTION recipient_delete_with_run()",
+    ),
+    (
+        "CREATE TRIGGER recipient_delete_with_run AFTER DELETE ON plan_run"
+        " REFERENCING OLD TABLE AS gone FOR EACH STATEMENT"
+        " EXECUTE FUNCTION recipient_delete_with_run()",
+        "DROP TRIGGER recipient_delete_with_run ON plan_run",
+    ),
+    (
+        "DROP INDEX IF EXISTS recipient_batch",
+        "CREATE INDEX recipient_batch ON recipient (run_id, batch_no, status)",
+    ),
+    (
+        "CREATE INDEX recipient_pending ON recipient (run_id, batch_no) WHERE status = 'pending'",
+        "DROP INDEX recipient_pending",
+    ),
+]
 
 
 class Migration(migrations.Migration):
     dependencies = [("models", "0003_segmentation_speed")]
 
-    operations = [ops.RunSQL(sql, reverse_sql=reverse) for sql, reverse in STATEMENTS]
+    operations = [
+        ops.AddField(
+            model_name="Recipient",
+            name="top_up",
+            field=fields.BooleanField(default=False),
+        ),
+        *(ops.RunSQL(sql, reverse_sql=reverse) for sql, reverse in STATEMENTS),
+    ]
