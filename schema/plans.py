@@ -37,6 +37,7 @@ from schema.plan_parts import (
 from schema.relay import CountedConnection, GlobalID, Node, NodeID, int_ids, node_pk
 
 if TYPE_CHECKING:
+    from schema.reports import Report
     from schema.segments import Segment
 
 
@@ -227,6 +228,18 @@ class PlanRun(Node):
     )
     async def progress(self) -> RunProgress | None:
         return RunProgress.from_progress(await resolve.progress_of(self.row.id))
+
+    @strawberry.field(
+        description="The run's report: funnel, delivery results and feedback (null without "
+        "report.read).",
+        extensions=requires(Perm.REPORT_READ, fail_silently=True),
+    )
+    async def report(
+        self, info: Info
+    ) -> Annotated[Report, strawberry.lazy("schema.reports")] | None:
+        from schema.reports import run_report
+
+        return await run_report(info, self.row.id)
 
     @strawberry.field(description="The plan it belongs to.", extensions=requires(Perm.PLAN_READ))
     async def plan(self, info: Info) -> Plan | None:

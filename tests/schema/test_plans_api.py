@@ -311,7 +311,8 @@ async def test_test_send_makes_a_test_run_that_can_be_cancelled(gql, accounts):
     assert run["funnel"]["recipients"] == 1 and run["plan"]["name"] == "Weekly newsletter"
     runs = await gql.execute(
         "query($id: ID!) { plan(id: $id) { real: runs { totalCount }"
-        " all: runs(includeTests: true) { totalCount edges { node { id progress { toSend } } } }"
+        " all: runs(includeTests: true) { totalCount edges { node { id progress { toSend }"
+        " report { runId } } } }"
         " } }",
         {"id": plan["id"]},
         token=accounts.token["GUEST"],
@@ -319,6 +320,8 @@ async def test_test_send_makes_a_test_run_that_can_be_cancelled(gql, accounts):
     found = runs["data"]["plan"]
     assert found["real"]["totalCount"] == 0 and found["all"]["totalCount"] == 1
     assert found["all"]["edges"][0]["node"]["progress"]["toSend"] == 1
+    assert found["all"]["edges"][0]["node"]["report"] == {"runId": run["id"]}
+    assert "errors" not in runs, runs
     cancel = "mutation($id: ID!) { cancelRun(id: $id) { run { state } userErrors { code } } }"
     cancelled = await gql.execute(cancel, {"id": run["id"]}, token=accounts.token["USER"])
     assert cancelled["data"]["cancelRun"] == {"run": {"state": "CANCELLED"}, "userErrors": []}
