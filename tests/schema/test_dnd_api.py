@@ -149,3 +149,30 @@ async def test_update_with_stale_version_conflicts_and_delete_falls_back(gql, ac
         token=accounts.token["USER"],
     )
     assert read["data"]["plan"]["dndPolicy"] is None  # the default policy applies again
+
+
+async def test_global_policies_need_access_to_every_database(gql, accounts):
+    from models import Profile
+
+    await Profile.create(name="DND officer", permissions=["dnd.read", "dnd.manage"])
+    officer = await accounts.make_user("officer", "DND officer", [accounts.database])
+    token = accounts.token_for(officer)
+    rules = [{"max": 3, "period": "WEEK"}]
+    refused = await _create(gql, token, name="Everywhere", rules=rules)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    own = await _create(
+        gql, token, databaseId=gid("Database", accounts.database.id), name="Main", rules=rules
+    )
+    assert own["data"]["createDndPolicy"]["dndPolicy"]["editable"] is True
+    shared = await _create(gql, accounts.token["ADMIN"], name="Everywhere", rules=rules)
+    shared_id = shared["data"]["createDndPolicy"]["dndPolicy"]["id"]
+    read = await gql.execute(
+        "query($id: ID!) { dndPolicy(id: $id) { isGlobal editable } }", {"id": shared_id},
+        token=token,
+    )  # fmt: skip
+    assert read["data"]["dndPolicy"] == {"isGlobal": True, "editable": False}
+    changed = await gql.execute(
+        UPDATE, {"input": {"id": shared_id, "version": 1, "name": "Mine"}}, token=token
+    )
+    assert changed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await DndPolicy.filter(name="Everywhere").count() == 1
