@@ -1,7 +1,7 @@
 """The consumers of a run's list besides the delivery: a CSV export and a webhook.
 
-Each runs once per run after the list is written: its `run_consumer` row is claimed
-(`pending` -> `running`) by one worker, then marked `done` or `failed` with the reason. The
+Each runs after the list is written, holding its `run_consumer` row lock until it is marked
+`done` or `failed` with the reason: at least once, never twice at the same time. The
 export streams the list with `COPY ... TO STDOUT` into `DATA_DIR/exports/` (constant memory);
 the webhook POSTs the run, its funnel and the consumer's custom fields (never the contacts)
 to an automation, retried with backoff on 5xx, timeouts and connection errors.
@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from actors.plan_options import parse_consumers
 from actors.platform_client import (
@@ -35,48 +36,65 @@ WEBHOOK_TIMEOUT = 10.0
 async def run_list_consumers(
     run_id: int, *, data_dir: Path, retry: RetryPolicy = RetryPolicy()
 ) -> dict[int, str]:
-    """Run the export and webhook consumers of run `run_id` not yet claimed; their outcomes."""
+    """Run the export and webhook consumers of run `run_id` still pending; their outcomes.
+
+    Each consumer's row stays locked (`FOR UPDATE SKIP LOCKED`) while it works and is marked
+    in that transaction: a worker that dies mid-call leaves it pending, the tick finds it and
+    it runs again (at least once; the webhook's idempotency key lets the receiver drop a
+    repeat); a consumer someone else is running is skipped.
+    """
     conn = connections.get("default")
     rows = await conn.execute_query_dict(
-        "SELECT rc.position, r.plan_id, p.database_id, p.consumers, r.funnel"
-        " FROM run_consumer rc JOIN plan_run r ON r.id = rc.run_id"
-        " JOIN plan p ON p.id = r.plan_id"
+        "SELECT rc.position FROM run_consumer rc"
         " WHERE rc.run_id = $1 AND rc.kind IN ('export', 'webhook') AND rc.status = 'pending'"
         " ORDER BY rc.position",
         [run_id],
     )
     outcomes: dict[int, str] = {}
     for row in rows:
-        claimed = await conn.execute_query_dict(
-            "UPDATE run_consumer SET status = 'running' WHERE run_id = $1 AND position = $2"
-            " AND status = 'pending' RETURNING id",
-            [run_id, row["position"]],
-        )
-        if not claimed:
-            continue
-        consumer = parse_consumers(_json(row["consumers"]))[row["position"]]
-        try:
-            if consumer.kind == "export":
-                stats = await _export(run_id, consumer.position, data_dir)
-            else:
-                stats = await _webhook(run_id, row, consumer.settings, retry)
-        except (PlatformError, OSError) as error:
-            message = getattr(error, "message", None) or str(error)
-            log.warning("run %s consumer %s failed: %s", run_id, consumer.position, message)
-            await conn.execute_query(
-                "UPDATE run_consumer SET status = 'failed', error = $3"
-                " WHERE run_id = $1 AND position = $2",
-                [run_id, consumer.position, message],
+        async with in_transaction() as tx:
+            claimed = await tx.execute_query_dict(
+                "SELECT rc.position, r.plan_id, p.database_id, p.consumers, r.funnel"
+                " FROM run_consumer rc JOIN plan_run r ON r.id = rc.run_id"
+                " JOIN plan p ON p.id = r.plan_id"
+                " WHERE rc.run_id = $1 AND rc.position = $2 AND rc.status = 'pending'"
+                " FOR UPDATE OF rc SKIP LOCKED",
+                [run_id, row["position"]],
             )
-            outcomes[consumer.position] = "failed"
-            continue
-        await conn.execute_query(
-            "UPDATE run_consumer SET status = 'done', stats = $3::jsonb"
-            " WHERE run_id = $1 AND position = $2",
-            [run_id, consumer.position, json.dumps(stats)],
-        )
-        outcomes[consumer.position] = "done"
+            if not claimed:
+                continue
+            outcome, stats, error = await _run_consumer(run_id, claimed[0], data_dir, retry)
+            await tx.execute_query(
+                "UPDATE run_consumer SET status = $3, stats = $4::jsonb, error = $5"
+                " WHERE run_id = $1 AND position = $2",
+                [run_id, row["position"], outcome, json.dumps(stats), error],
+            )
+        outcomes[row["position"]] = outcome
     return outcomes
+
+
+async def _run_consumer(
+    run_id: int, row: dict[str, Any], data_dir: Path, retry: RetryPolicy
+) -> tuple[str, dict[str, Any], str | None]:
+    """(outcome `done` or `failed`, stats, error) of one export or webhook."""
+    consumer = parse_consumers(_json(row["consumers"]))[row["position"]]
+    try:
+        if consumer.kind == "export":
+            return "done", await _export(run_id, consumer.position, data_dir), None
+        return (
+            "done",
+            await _webhook(run_id, consumer.position, row, consumer.settings, retry),
+            None,
+        )
+    except (PlatformError, OSError) as error:
+        message = getattr(error, "message", None) or str(error)
+        log.warning("run %s consumer %s failed: %s", run_id, consumer.position, message)
+        return "failed", {}, message
+
+
+def webhook_key(run_id: int, position: int) -> str:
+    """The idempotency key of a run's webhook consumer: the same on every attempt."""
+    return f"run-{run_id}-c{position}-hook"
 
 
 def export_path(data_dir: Path, run_id: int, position: int) -> Path:
@@ -103,9 +121,11 @@ async def _export(run_id: int, position: int, data_dir: Path) -> dict[str, Any]:
 
 
 async def _webhook(
-    run_id: int, row: dict[str, Any], settings: dict[str, Any], retry: RetryPolicy
+    run_id: int, position: int, row: dict[str, Any], settings: dict[str, Any], retry: RetryPolicy
 ) -> dict[str, Any]:
+    key = webhook_key(run_id, position)
     body = {
+        "idempotency_key": key,
         "run_id": run_id,
         "plan_id": row["plan_id"],
         "database_id": row["database_id"],
@@ -117,7 +137,7 @@ async def _webhook(
         async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT) as http:
             try:
                 response = await http.post(
-                    settings["url"], json=body, headers={"Idempotency-Key": f"run-{run_id}-hook"}
+                    settings["url"], json=body, headers={"Idempotency-Key": key}
                 )
             except httpx.TimeoutException as exc:
                 raise RetryableError(f"webhook timed out: {exc!r}", code="timeout") from exc
