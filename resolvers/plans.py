@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 from actors import plans as engine
 from actors.plans import PlanError, RunProgress
 from actors.schedule import InvalidSchedule, next_occurrence, parse_schedule, preview, to_utc
-from models import ContactDatabase, DndPolicy, Plan, PlanRun, Segment
+from models import ContactDatabase, DndPolicy, Plan, PlanRun, RunConsumer, Segment
 from models.enums import PlanState, RunTrigger
 from permissions.audit import record_audit
 from permissions.errors import BadArgument, Forbidden, InputError, InvalidInput, NotFound
@@ -170,6 +170,18 @@ async def load_plan(ctx: RequestContext, plan_id: int) -> Plan | None:
         return await _by_id(Plan, ids, deleted_at=None)
 
     return await ctx.loader("plans_by_id", load).load(plan_id)
+
+
+async def load_run_consumers(ctx: RequestContext, run_id: int) -> list[RunConsumer]:
+    """What each consumer of the run did (batched per request)."""
+
+    async def load(ids: list[int]) -> list[list[RunConsumer]]:
+        found: dict[int, list[RunConsumer]] = {i: [] for i in ids}
+        for row in await RunConsumer.filter(run_id__in=ids).order_by("run_id", "position"):
+            found[row.run_id].append(row)  # type: ignore[attr-defined]
+        return [found[i] for i in ids]
+
+    return await ctx.loader("run_consumers", load).load(run_id)
 
 
 async def load_segment_of_plan(ctx: RequestContext, plan: Plan) -> Segment | None:

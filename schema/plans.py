@@ -11,9 +11,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from models import Plan as PlanRow
 from models import PlanRun as PlanRunRow
+from models import RunConsumer
 from permissions.classes import principal_of, requires
 from permissions.names import Perm
 from permissions.rules import can_edit
@@ -24,6 +26,7 @@ from schema.base import Info, UserError, user_errors
 from schema.databases import Database
 from schema.dnd import DndPolicy
 from schema.plan_parts import (
+    ChannelType,
     PlanConsumer,
     PlanConsumerInput,
     PlanOptions,
@@ -153,6 +156,34 @@ class RunProgress:
         )
 
 
+@strawberry.type(description="What one consumer (delivery, export, webhook) did in a run.")
+class RunConsumerResult:
+    position: int = strawberry.field(description="Index among the plan's consumers.")
+    kind: str = strawberry.field(description="delivery, export or webhook.")
+    channel: ChannelType | None = strawberry.field(description="A delivery's channel.")
+    status: str = strawberry.field(description="pending, running, done or failed.")
+    platform_delivery_id: str | None = strawberry.field(
+        description="The delivery's id on the delivery platform."
+    )
+    stats: JSON = strawberry.field(
+        description="Counts reported (sent, delivered, bounced, opens, clicks; rows, file)."
+    )
+    error: str | None = strawberry.field(description="Why it failed.")
+
+    @classmethod
+    def from_model(cls, row: RunConsumer) -> RunConsumerResult:
+        """The GraphQL form of a RunConsumer row."""
+        return cls(
+            position=row.position,
+            kind=row.kind,
+            channel=ChannelType(row.channel.value) if row.channel else None,
+            status=row.status,
+            platform_delivery_id=row.platform_delivery_id,
+            stats=row.stats or {},
+            error=row.error,
+        )
+
+
 @strawberry.type(description="When a run went through its steps.")
 class RunTimings:
     created_at: dt.datetime = strawberry.field(description="When the run row was made.")
@@ -222,6 +253,14 @@ class PlanRun(Node):
     @strawberry.field(description="Why it failed or paused.")
     def error(self) -> str | None:
         return self.row.error
+
+    @strawberry.field(
+        description="What each consumer did, with its error if it failed.",
+        extensions=requires(Perm.PLAN_READ),
+    )
+    async def consumers(self, info: Info) -> list[RunConsumerResult] | None:
+        rows = await resolve.load_run_consumers(info.context, self.row.id)
+        return [RunConsumerResult.from_model(r) for r in rows]
 
     @strawberry.field(
         description="Delivery progress, read now.", extensions=requires(Perm.PLAN_READ)

@@ -312,7 +312,7 @@ async def test_test_send_makes_a_test_run_that_can_be_cancelled(gql, accounts):
     runs = await gql.execute(
         "query($id: ID!) { plan(id: $id) { real: runs { totalCount }"
         " all: runs(includeTests: true) { totalCount edges { node { id progress { toSend }"
-        " report { runId } } } }"
+        " report { runId } consumers { position kind channel status } } } }"
         " } }",
         {"id": plan["id"]},
         token=accounts.token["GUEST"],
@@ -321,6 +321,9 @@ async def test_test_send_makes_a_test_run_that_can_be_cancelled(gql, accounts):
     assert found["real"]["totalCount"] == 0 and found["all"]["totalCount"] == 1
     assert found["all"]["edges"][0]["node"]["progress"]["toSend"] == 1
     assert found["all"]["edges"][0]["node"]["report"] == {"runId": run["id"]}
+    assert found["all"]["edges"][0]["node"]["consumers"] == [
+        {"position": 0, "kind": "delivery", "channel": "EMAIL", "status": "pending"}
+    ]
     assert "errors" not in runs, runs
     cancel = "mutation($id: ID!) { cancelRun(id: $id) { run { state } userErrors { code } } }"
     cancelled = await gql.execute(cancel, {"id": run["id"]}, token=accounts.token["USER"])

@@ -14,6 +14,7 @@ PLANS = """{ plans(first: 100) { totalCount edges { node {
 
 RUNS = """query($id: ID!) { plan(id: $id) { runs(first: 100) { totalCount edges { node {
   id state trigger scheduledFor funnel { recipients } timings { startedAt } plan { name }
+  consumers { status }
 } } } } }"""
 
 
