@@ -333,7 +333,10 @@ class ContactFeedbackEvent:
     kind: str = strawberry.field(description="delivered, bounced, opened or clicked.")
     channel: str = strawberry.field(description="email, sms or push.")
     occurred_at: datetime = strawberry.field(description="When it happened.")
-    subject: str | None = strawberry.field(description="The message's subject, if known.")
+    subject: str | None = strawberry.field(
+        description="The message's subject (may be personalised): needs personal_data.read.",
+        extensions=requires(Perm.PERSONAL_DATA_READ, fail_silently=True),
+    )
     link_category: str | None = strawberry.field(description="Category of the clicked link.")
     url: str | None = strawberry.field(
         description="The clicked link (may identify the person): needs personal_data.read.",
