@@ -144,7 +144,7 @@ SHAPES = [
         },
         "SELECT count(*) FROM (SELECT e.contact_id FROM event e JOIN contact c ON c.id ="
         " e.contact_id AND c.database_id = $1 WHERE e.event_type_id = $2 GROUP BY e.contact_id"
-        " HAVING count(*) FILTER (WHERE e.properties ->> 'category' = 'shoes') * 100.0"
+        " HAVING count(*) FILTER (WHERE e.category = 'shoes') * 100.0"
         " / count(*) >= 30) s",
         ("purchase_line",),
     ),

@@ -349,34 +349,36 @@ class _Compiler:
         }[agg.fn]
         return self.compare(expr, agg.op, agg.value, "decimal")
 
-    def pick(self, pick: EventPick) -> str:
+    def pick(self, pick: EventPick, tag: int) -> str:
+        """The pick's events as (contact_id, t, k = tag), for the one-pass correlation."""
         et = self.catalog.event_types[pick.event_type]
         where = self.event_where(et, pick.window)
         matching = self.event_conditions(et, pick.conditions, pick.match)
         if matching is not None:
             where = f"{where} AND {matching}"
-        fn = "min" if pick.occurrence == "first" else "max"
-        return (
-            f"SELECT e.contact_id, {fn}(e.occurred_at) AS t FROM event e"
-            f" WHERE {where} GROUP BY e.contact_id"
-        )
+        return f"SELECT e.contact_id, e.occurred_at AS t, {tag} AS k FROM event e WHERE {where}"
 
     def correlation(self, node: Correlation) -> str:
-        a, b = self.alias("a"), self.alias("b")
+        """One pass over both picks' events (UNION ALL, index-only), grouped per contact:
+        a = first/last time of the first pick, b = of the second; NULL (no match) when the
+        contact lacks either, since every test then compares with NULL."""
+        fn_a = "min" if node.first.occurrence == "first" else "max"
+        fn_b = "min" if node.second.occurrence == "first" else "max"
+        a = f"{fn_a}(u.t) FILTER (WHERE u.k = 1)"
+        b = f"{fn_b}(u.t) FILTER (WHERE u.k = 2)"
         d = self.p.add(dt.timedelta(days=node.days), "interval")
-        ab, ba = f"({a}.t - {b}.t)", f"({b}.t - {a}.t)"
+        ab, ba = f"({a} - {b})", f"({b} - {a})"
         test = {
             "within": f"{ab} <= {d} AND {ba} <= {d}",
-            "within_after": f"{a}.t >= {b}.t AND {ab} <= {d}",
-            "within_before": f"{b}.t >= {a}.t AND {ba} <= {d}",
+            "within_after": f"{ab} BETWEEN '0'::interval AND {d}",
+            "within_before": f"{ba} BETWEEN '0'::interval AND {d}",
             "more_than": f"({ab} > {d} OR {ba} > {d})",
             "more_than_after": f"{ab} > {d}",
             "more_than_before": f"{ba} > {d}",
         }[node.op]
         alias = self.join_set(
-            f"SELECT {a}.contact_id FROM ({self.pick(node.first)}) {a}"
-            f" JOIN ({self.pick(node.second)}) {b} ON {b}.contact_id = {a}.contact_id"
-            f" WHERE {test}"
+            f"SELECT u.contact_id FROM ({self.pick(node.first, 1)} UNION ALL"
+            f" {self.pick(node.second, 2)}) u GROUP BY u.contact_id HAVING {test}"
         )
         return f"({alias}.contact_id IS NOT NULL)"
 
