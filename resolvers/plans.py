@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from actors import plans as engine
 from actors.plans import PlanError, RunProgress
-from actors.schedule import InvalidSchedule, next_occurrence, parse_schedule, preview, to_utc
+from actors.schedule import InvalidSchedule, occurrences, parse_schedule, preview, to_utc
 from models import ContactDatabase, DndPolicy, Plan, PlanRun, RunConsumer, Segment
 from models.enums import PlanState, RunTrigger
 from permissions.audit import record_audit
@@ -321,10 +321,7 @@ def _future_times(plan: Plan, timezone: str, until: datetime) -> list[datetime]:
     times = [plan.next_run_at]
     if plan.state == PlanState.ACTIVE:
         schedule = parse_schedule(plan.schedule, default_timezone=timezone)
-        following = next_occurrence(schedule, plan.next_run_at)
-        while following is not None and following < until:
-            times.append(following)
-            following = next_occurrence(schedule, following)
+        times += occurrences(schedule, plan.next_run_at)  # at most 365, one pass
     return [t for t in times if t < until]
 
 
