@@ -279,7 +279,7 @@ async def _resolve(
             )
             continue
         references[ref.segment_id] = child
-        errors += await _resolve(
+        nested = await _resolve(
             child,
             catalog,
             resolve_segment,
@@ -288,6 +288,12 @@ async def _resolve(
             [*stack, ref.segment_id],
             references,
         )
+        # Reported at the reference in the definition being checked (its paths are the ones
+        # the user sees), naming where inside the referenced segment the problem is.
+        errors += [
+            SegmentError(path, f"in segment {ref.segment_id} at {e.path}: {e.message}", e.code)
+            for e in nested
+        ]
     return errors
 
 

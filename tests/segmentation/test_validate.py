@@ -122,8 +122,14 @@ async def test_segment_cycles_are_named() -> None:
         return stored.get(segment_id)
 
     found = await validate(stored[1], CATALOG, resolve_segment=resolve, segment_id=1)
-    assert [(e.path, e.code) for e in found] == [("root.segment.id", "cycle")]
+    # at the reference in the tree being edited; the message says where the cycle closes
+    assert [(e.path, e.code) for e in found] == [("root.and[1].segment.id", "cycle")]
     assert "1 -> 2 -> 3 -> 1" in found[0].message
+    assert "in segment 2 at root.segment.id: in segment 3 at root.segment.id" in found[0].message
+    stored[3] = {"root": {"or": [COUNTRY_IT, {"segment": {"id": 404}}]}}
+    deep = await validate(stored[1], CATALOG, resolve_segment=resolve, segment_id=1)
+    assert [(e.path, e.code) for e in deep] == [("root.and[1].segment.id", "unknown_segment")]
+    assert "root.or[1].segment.id: unknown segment 404" in deep[0].message
     self_ref = await validate({"root": {"segment": {"id": 9}}}, CATALOG, segment_id=9)
     assert [e.code for e in self_ref] == ["cycle"]
 
