@@ -173,6 +173,8 @@ async def values_of_field(
     row = await get_field(principal, field_id)
     if row.pii and not may(principal, Perm.PERSONAL_DATA_READ):
         raise Forbidden(f"Your profile lacks the permission {Perm.PERSONAL_DATA_READ.value!r}.")
+    if parent_value is not None and "\x00" in parent_value:
+        raise BadArgument("parentValue must not contain NUL characters.")
     if parent_value is not None and not row.parent_key:
         raise BadArgument(f"Field {row.key!r} has no parent field: parentValue does not apply.")
     catalog = await load_catalog(row.database_id)  # type: ignore[attr-defined]

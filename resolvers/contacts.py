@@ -20,6 +20,7 @@ from resolvers.outcome import transaction, with_outcome
 from resolvers.paging import Page, SortKey, keyset_page
 
 MAX_RUNS = 500
+MAX_EXTERNAL_ID = 128
 
 
 async def get_contact(principal: Principal, contact_id: int) -> Contact:
@@ -45,6 +46,8 @@ async def get_contact_by_external_id(
 ) -> Contact:
     """A contact by its external id in a database the principal sees; NOT_FOUND otherwise."""
     await existing_database(principal, database_id)
+    if "\x00" in external_id or len(external_id) > MAX_EXTERNAL_ID:  # PostgreSQL refuses NUL
+        raise NotFound("Contact", external_id[:MAX_EXTERNAL_ID])
     row = await Contact.get_or_none(database_id=database_id, external_id=external_id)
     if row is None:
         raise NotFound("Contact", external_id)
@@ -67,6 +70,8 @@ async def contact_events(
         raise BadArgument("since must be before until.")
     query = Event.filter(contact_id=contact.id, database_id=contact.database_id)  # type: ignore[attr-defined]
     if types is not None:
+        if any("\x00" in t for t in types):
+            raise BadArgument("types must not contain NUL characters.")
         query = query.filter(event_type__key__in=types)
     if since is not None:
         query = query.filter(occurred_at__gte=since)

@@ -246,3 +246,14 @@ async def test_only_catalog_managers_update_fields(gql, accounts, shop, profile)
     )
     assert codes(result) == ["FORBIDDEN"]
     assert (await Field.get(database_id=shop.database.id, key="city")).label == "City"
+
+
+async def test_nul_in_value_filters_is_a_bad_argument(gql, accounts, shop) -> None:
+    token = accounts.token["USER"]
+    for field, argument in (("region", 'parentValue: "I\\u0000T"'), ("city", 'search: "\\u0000"')):
+        result = await gql.execute(
+            f"query($f: ID!) {{ fieldValues(fieldId: $f, {argument}) {{ value }} }}",
+            {"f": await field_id(shop, field)},
+            token=token,
+        )
+        assert codes(result) == ["BAD_USER_INPUT"], result

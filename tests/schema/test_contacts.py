@@ -290,3 +290,24 @@ async def test_total_count_is_counted_when_asked_for_in_a_fragment(gql, accounts
         "totalCount": 5,
         "edges": [{"node": {"eventId": "e4"}}],
     }
+
+
+async def test_nul_and_huge_strings_in_arguments_are_refused_not_crashing(
+    gql, accounts, shop
+) -> None:
+    token = accounts.token["USER"]
+    for text, code in (("a\\u0000b", "BAD_USER_INPUT"), ("x" * 10_000, "NOT_FOUND")):
+        result = await gql.execute(
+            f'query($db: ID!) {{ contactByExternalId(databaseId: $db, externalId: "{text}")'
+            " { id } }",
+            {"db": shop.gid},
+            token=token,
+        )
+        assert codes(result) == [code], result["errors"][0]["message"][:300]
+        assert len(result["errors"][0]["message"]) < 300
+    events = await gql.execute(
+        'query($id: ID!) { contact(id: $id) { events(types: ["a\\u0000"]) { totalCount } } }',
+        {"id": gid("Contact", shop.ada.id)},
+        token=token,
+    )
+    assert codes(events) == ["BAD_USER_INPUT"]
