@@ -142,9 +142,12 @@ class PlatformClient:
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> PlatformClient:
-        """A client for `settings.delivery_url` with `settings.delivery_token`."""
+        """A client for `settings.delivery_url` with `settings.delivery_token` and timeout."""
         if not settings.delivery_url:
             raise ValueError("no delivery platform URL is set (DELIVERY_URL)")
+        timeout = getattr(settings, "delivery_timeout_seconds", None)
+        if timeout:
+            options.setdefault("timeout", float(timeout))
         return cls(settings.delivery_url, settings.delivery_token, **options)
 
     async def __aenter__(self) -> PlatformClient:

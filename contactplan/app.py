@@ -144,6 +144,27 @@ def _health_endpoint(settings: Settings):
     return healthz
 
 
+FEEDBACK_WEBHOOK_PATH = "/webhooks/delivery-feedback"
+
+
+def _feedback_endpoint(settings: Settings):
+    """The delivery platform's feedback webhook: signed with DELIVERY_WEBHOOK_SECRET."""
+    from actors.feedback import SIGNATURE_HEADER, InvalidFeedback, handle_feedback_webhook
+
+    async def delivery_feedback(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            result = await handle_feedback_webhook(
+                body, request.headers.get(SIGNATURE_HEADER), settings.delivery_webhook_secret
+            )
+        except InvalidFeedback as error:
+            status = 401 if error.code == "bad_signature" else 400
+            return JSONResponse({"error": {"code": error.code, "message": str(error)}}, status)
+        return JSONResponse({"received": result.received, "stored": result.stored})
+
+    return delivery_feedback
+
+
 def create_app(settings: Settings, *, manage_orm: bool = True) -> Starlette:
     """The ASGI app. With `manage_orm`, its lifespan opens and closes the Tortoise ORM."""
     from contactplan.graphiql import GRAPHIQL_STATIC_DIR
@@ -170,6 +191,7 @@ def create_app(settings: Settings, *, manage_orm: bool = True) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
             Route("/healthz", _health_endpoint(settings), methods=["GET"]),
+            Route(FEEDBACK_WEBHOOK_PATH, _feedback_endpoint(settings), methods=["POST"]),
             *download_routes(settings),
             Mount("/static/graphiql", StaticFiles(directory=GRAPHIQL_STATIC_DIR), name="graphiql"),
         ],

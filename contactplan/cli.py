@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import os
 import signal
@@ -35,6 +36,8 @@ EXIT_CONFIG = 2  # bad configuration or usage (argparse uses 2 too)
 EXIT_INTERRUPTED = 130
 
 SEND_SINK_TOKEN = "dev"  # noqa: S105 - the development send-sink's documented token
+# What `serve`'s send-sink reports back for every delivery it starts.
+SEND_SINK_FEEDBACK = '{"delivered": 0.95, "bounced": 0.05, "opened": 0.4, "clicked": 0.1}'
 
 
 class CommandError(Exception):
@@ -126,11 +129,21 @@ def serve_children(settings: Settings, *, threads: int) -> tuple[list[Any], str 
     specs: list[ChildSpec] = []
     sink_url = None
     if not settings.delivery_url:
+        import secrets
+
+        from contactplan.app import FEEDBACK_WEBHOOK_PATH
+
         port, token = free_port(), settings.delivery_token or SEND_SINK_TOKEN
         sink_url = f"http://127.0.0.1:{port}"
-        specs.append(
-            ChildSpec("send-sink", command("send-sink", "--port", str(port), "--token", token), env)
-        )
+        # The sink signs its feedback to the API's webhook with the secret both get here.
+        secret = settings.delivery_webhook_secret or secrets.token_urlsafe(32)
+        env = env | {"DELIVERY_WEBHOOK_SECRET": secret}
+        sink = command(
+            "send-sink", "--port", str(port), "--token", token,
+            "--webhook-url", public_url(settings, FEEDBACK_WEBHOOK_PATH),
+            "--auto-feedback", SEND_SINK_FEEDBACK,
+        )  # fmt: skip
+        specs.append(ChildSpec("send-sink", sink, env))
         env = env | {"DELIVERY_URL": sink_url, "DELIVERY_TOKEN": token}
     specs.append(ChildSpec("api", command("api"), env))
     specs.append(ChildSpec("worker", command("worker", "--threads", str(threads)), env))
@@ -300,7 +313,14 @@ def cmd_send_sink(args: argparse.Namespace, settings: Settings) -> int:
     watch_parent()
     exit_zero_after_graceful_sigterm()
     run_send_sink(
-        args.host, args.port, data_dir, token=args.token, log_level=settings.log_level.lower()
+        args.host,
+        args.port,
+        data_dir,
+        token=args.token,
+        webhook_url=args.webhook_url,
+        webhook_secret=settings.delivery_webhook_secret or None,
+        auto_feedback=json.loads(args.auto_feedback) if args.auto_feedback else None,
+        log_level=settings.log_level.lower(),
     )
     return EXIT_OK
 
@@ -415,6 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--port", type=int, default=8025, help="default 8025")
     sink.add_argument(
         "--token", default=SEND_SINK_TOKEN, help=f"bearer token it accepts ({SEND_SINK_TOKEN})"
+    )
+    sink.add_argument(
+        "--webhook-url",
+        default=None,
+        help="contactplan's feedback webhook; feedback is signed with DELIVERY_WEBHOOK_SECRET",
+    )
+    sink.add_argument(
+        "--auto-feedback",
+        default=None,
+        metavar="JSON",
+        help='feedback rates emitted when a delivery starts, e.g. {"delivered": 1, "opened": 0.3}',
     )
     return parser
 

@@ -20,6 +20,8 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))  # DATA_DIR
     delivery_url: str | None = None  # DELIVERY_URL; unset -> `serve` starts the dev send-sink
     delivery_token: str = ""  # DELIVERY_TOKEN
+    delivery_timeout_seconds: int = 10  # DELIVERY_TIMEOUT_SECONDS; per platform call
+    delivery_webhook_secret: str = ""  # DELIVERY_WEBHOOK_SECRET; signs feedback, empty: refused
     log_level: str = "INFO"  # LOG_LEVEL
     host: str = "127.0.0.1"  # HOST
     port: int = 8000  # PORT
@@ -55,6 +57,8 @@ class Settings:
             data_dir=Path(get("DATA_DIR", DEFAULT_DATA_DIR)),
             delivery_url=get("DELIVERY_URL", None),
             delivery_token=get("DELIVERY_TOKEN", d.delivery_token),
+            delivery_timeout_seconds=number("DELIVERY_TIMEOUT_SECONDS", d.delivery_timeout_seconds),
+            delivery_webhook_secret=get("DELIVERY_WEBHOOK_SECRET", d.delivery_webhook_secret),
             log_level=_as_log_level(get("LOG_LEVEL", d.log_level)),
             host=get("HOST", d.host),
             port=number("PORT", d.port),
