@@ -103,6 +103,14 @@ async def test_input_mistakes_are_user_errors_with_paths_and_nothing_is_created(
     assert [(e["path"], e["code"]) for e in errors] == [
         (["options", "controlGroupPercent"], "OUT_OF_RANGE")
     ]
+    no_days = plan_input(
+        accounts.database, segment, options={"listGeneration": {"mode": "DAYS_BEFORE"}}
+    )
+    result = await gql.execute(CREATE_PLAN, {"input": no_days}, token=accounts.token["USER"])
+    errors = result["data"]["createPlan"]["userErrors"]
+    assert [(e["path"], e["code"]) for e in errors] == [
+        (["options", "listGeneration", "daysBefore"], "INVALID")
+    ]
     long_schedule = plan_input(
         accounts.database,
         segment,
