@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from tortoise import connections
 
 from permissions.principal import Principal, load_api_key, load_user
+from resolvers.context import RequestContext
 
 SALT = "contactplan.download-link"
 DEFAULT_TTL_SECONDS = 600
@@ -39,13 +40,21 @@ def _serializer(secret_key: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret_key, salt=SALT)
 
 
-async def _token_version(principal: Principal) -> int | None:
+async def token_versions(user_ids: list[int]) -> list[int | None]:
+    """The users' token versions (a batch function for a per-request DataLoader)."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT id, token_version FROM app_user WHERE id = ANY($1::int[])", [user_ids]
+    )
+    found = {row["id"]: row["token_version"] for row in rows}
+    return [found.get(i) for i in user_ids]
+
+
+async def link_version(ctx: RequestContext, principal: Principal) -> int | None:
+    """What a link records of its principal's tokens: a user's token version, batched per
+    request (a dashboard signs one link per panel); None for an API key."""
     if not principal.is_user:
         return None
-    rows = await connections.get("default").execute_query_dict(
-        "SELECT token_version FROM app_user WHERE id = $1", [principal.user_id]
-    )
-    return rows[0]["token_version"] if rows else None
+    return await ctx.loader("link_token_version", token_versions).load(principal.user_id)
 
 
 async def sign_link(
@@ -54,16 +63,22 @@ async def sign_link(
     purpose: str,
     data: dict[str, Any],
     *,
+    version: int | None = None,
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
     now: float | None = None,
 ) -> str:
-    """A signed token for `purpose` with `data`, for `principal`, valid `ttl_seconds`."""
+    """A signed token for `purpose` with `data`, for `principal`, valid `ttl_seconds`.
+
+    `version`: the user's token version (`link_version`); read here when not given.
+    """
+    if version is None and principal.is_user:
+        (version,) = await token_versions([principal.user_id])
     payload = {
         "p": purpose,
         "d": data,
         "k": principal.kind,
         "i": principal.user_id if principal.is_user else principal.api_key_id,
-        "v": await _token_version(principal),
+        "v": version,
         "e": int((now or time.time()) + ttl_seconds),
     }
     return _serializer(secret_key).dumps(payload)

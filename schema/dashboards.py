@@ -12,7 +12,7 @@ from permissions.classes import principal_of, requires
 from permissions.names import Perm
 from permissions.principal import Principal
 from resolvers import dashboards as resolve
-from resolvers.signed_links import DEFAULT_TTL_SECONDS, link_url, sign_link
+from resolvers.signed_links import DEFAULT_TTL_SECONDS, link_url, link_version, sign_link
 from schema.base import Info
 from schema.relay import GlobalID, global_id, node_pk
 from segmentation.dashboards import Dashboard, DashboardOptions, Grain, Panel
@@ -75,6 +75,7 @@ class DashboardPanel:
             self.principal,
             "panel",
             self.svg_token_data | {"panel": self.key},
+            version=await link_version(info.context, self.principal),
             ttl_seconds=SVG_TTL_SECONDS,
         )
         return link_url(str(info.context.request.base_url), SVG_PATH, token)

@@ -121,3 +121,16 @@ async def test_charting_a_personal_field_needs_personal_data_read(gql, accounts,
     power = await gql.execute(DATABASE, variables, token=accounts.token["POWERUSER"])
     assert "errors" not in power, power
     assert "c1@shop.example" in points(power["data"]["databaseDashboard"], "field:email")
+
+
+async def test_svg_links_of_all_panels_read_the_token_version_once(gql, accounts, redis):
+    from tests.schema.statement_counter import count_statements
+
+    shop = await build_shop(accounts)
+    query = "query($id: ID!) { databaseDashboard(databaseId: $id) { panels { svgUrl } } }"
+    with count_statements() as counter:
+        result = await gql.execute(
+            query, {"id": gid("Database", shop.database_id)}, token=accounts.token["USER"]
+        )
+    assert len(result["data"]["databaseDashboard"]["panels"]) > 5
+    assert len(counter.matching("token_version FROM app_user WHERE id = ANY")) == 1

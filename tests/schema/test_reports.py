@@ -326,3 +326,23 @@ async def test_report_is_a_node(gql, accounts):
         query, {"id": gid("Report", shop.other_run_id)}, token=accounts.token["GUEST"]
     )
     assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_page_of_reports_costs_the_same_statements_as_one(gql, accounts):
+    from tests.schema.statement_counter import count_statements
+
+    shop = await build_shop(accounts)
+    query = """query($db: ID!) { reports(databaseId: $db, days: 60) { edges { node {
+      funnel { sent } consumers { totalOpens } run { id } plan { id } segment { id } } } } }"""
+    variables = {"db": gid("Database", shop.database_id)}
+    token = accounts.token["USER"]
+    with count_statements() as two:
+        result = await gql.execute(query, variables, token=token)
+    assert len(result["data"]["reports"]["edges"]) == 2, result
+    plan = await Plan.get(id=shop.plan_id)
+    for days_back in range(2, 6):  # four more runs of the same plan
+        await _run(plan, T - timedelta(days=days_back), "completed", 0)
+    with count_statements() as six:
+        result = await gql.execute(query, variables, token=token)
+    assert len(result["data"]["reports"]["edges"]) == 6
+    assert six.count == two.count, six.statements
