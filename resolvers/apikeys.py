@@ -29,14 +29,14 @@ class CreatedApiKey:
 
 
 async def list_api_keys(
-    include_revoked: bool, first: int | None, after: str | None
+    include_revoked: bool, first: int | None, after: str | None, count_total: bool = True
 ) -> Page[ApiKey]:
     """A page of API keys, newest first."""
     query = ApiKey.all()
     if not include_revoked:
         query = query.filter(revoked_at__isnull=True)
     sort = [SortKey("created_at", descending=True)]
-    return await keyset_page(query, sort, first=first, after=after)
+    return await keyset_page(query, sort, first=first, after=after, count_total=count_total)
 
 
 async def api_keys_by_id(ids: list[int]) -> list[ApiKey | None]:

@@ -35,6 +35,7 @@ async def list_audit_entries(
     until: datetime | None = None,
     first: int | None = None,
     after: str | None = None,
+    count_total: bool = True,
 ) -> Page[AuditEntry]:
     """A page of entries matching the filter, newest first. `subject` is an object's
     (object_type, primary key), combined with the other conditions."""
@@ -55,7 +56,7 @@ async def list_audit_entries(
         query = query.filter(at__gte=since)
     if until is not None:
         query = query.filter(at__lt=until)
-    return await keyset_page(query, NEWEST_FIRST, first=first, after=after)
+    return await keyset_page(query, NEWEST_FIRST, first=first, after=after, count_total=count_total)
 
 
 async def visible_audit_entries(principal: Principal, ids: list[int]) -> dict[int, AuditEntry]:

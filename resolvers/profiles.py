@@ -18,10 +18,12 @@ NAME_TAKEN = InputError(("name",), "A profile with this name exists.", "DUPLICAT
 PROFILE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_ .-]{0,63}$")
 
 
-async def list_profiles(first: int | None, after: str | None) -> Page[Profile]:
+async def list_profiles(
+    first: int | None, after: str | None, count_total: bool = True
+) -> Page[Profile]:
     """A page of profiles, built-ins first, then by name."""
     sort = [SortKey("builtin", descending=True), SortKey("name")]
-    return await keyset_page(Profile.all(), sort, first=first, after=after)
+    return await keyset_page(Profile.all(), sort, first=first, after=after, count_total=count_total)
 
 
 async def get_profile(profile_id: int) -> Profile:

@@ -23,7 +23,11 @@ from resolvers.paging import Page, SortKey, keyset_page
 
 
 async def list_users(
-    search: str | None, include_inactive: bool, first: int | None, after: str | None
+    search: str | None,
+    include_inactive: bool,
+    first: int | None,
+    after: str | None,
+    count_total: bool = True,
 ) -> Page[User]:
     """A page of users by username, optionally filtered by a search on name or e-mail."""
     query = User.all()
@@ -35,7 +39,9 @@ async def list_users(
             | Q(display_name__icontains=search)
             | Q(email__icontains=search)
         )
-    return await keyset_page(query, [SortKey("username")], first=first, after=after)
+    return await keyset_page(
+        query, [SortKey("username")], first=first, after=after, count_total=count_total
+    )
 
 
 async def get_user(user_id: int) -> User:

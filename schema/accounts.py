@@ -22,7 +22,16 @@ from resolvers import users as resolve_users
 from resolvers.paging import DEFAULT_PAGE, MAX_PAGE
 from schema.base import Info, UserError, user_errors
 from schema.databases import Database
-from schema.relay import CountedConnection, GlobalID, Node, NodeID, global_id, int_ids, node_pk
+from schema.relay import (
+    CountedConnection,
+    GlobalID,
+    Node,
+    NodeID,
+    global_id,
+    int_ids,
+    node_pk,
+    selects,
+)
 
 Permission = strawberry.enum(
     Perm, name="Permission", description="A permission from the catalog a profile can hold."
@@ -437,6 +446,7 @@ class AccountsQuery:
     )
     async def users(
         self,
+        info: Info,
         search: Annotated[
             str | None,
             strawberry.argument(description="Part of a username, display name or e-mail."),
@@ -447,7 +457,9 @@ class AccountsQuery:
         first: First = None,
         after: After = None,
     ) -> UserConnection | None:
-        page = await resolve_users.list_users(search, include_inactive, first, after)
+        page = await resolve_users.list_users(
+            search, include_inactive, first, after, selects(info, "totalCount")
+        )
         return UserConnection.from_page(page, User.from_model)
 
     @strawberry.field(
@@ -460,8 +472,10 @@ class AccountsQuery:
         description="Profiles, built-ins first, then by name (a connection).",
         extensions=requires(None),
     )
-    async def profiles(self, first: First = None, after: After = None) -> ProfileConnection | None:
-        page = await resolve_profiles.list_profiles(first, after)
+    async def profiles(
+        self, info: Info, first: First = None, after: After = None
+    ) -> ProfileConnection | None:
+        page = await resolve_profiles.list_profiles(first, after, selects(info, "totalCount"))
         return ProfileConnection.from_page(page, Profile.from_model)
 
     @strawberry.field(description="One profile.", extensions=requires(None))
@@ -474,13 +488,16 @@ class AccountsQuery:
     )
     async def api_keys(
         self,
+        info: Info,
         include_revoked: Annotated[
             bool, strawberry.argument(description="Also list revoked keys.")
         ] = False,
         first: First = None,
         after: After = None,
     ) -> ApiKeyConnection | None:
-        page = await resolve_keys.list_api_keys(include_revoked, first, after)
+        page = await resolve_keys.list_api_keys(
+            include_revoked, first, after, selects(info, "totalCount")
+        )
         return ApiKeyConnection.from_page(page, ApiKey.from_model)
 
 

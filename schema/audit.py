@@ -17,7 +17,16 @@ from permissions.rules import may
 from resolvers import audit as resolve
 from resolvers.paging import DEFAULT_PAGE, MAX_PAGE
 from schema.base import Info
-from schema.relay import CountedConnection, GlobalID, Node, NodeID, global_id, int_ids, node_pk
+from schema.relay import (
+    CountedConnection,
+    GlobalID,
+    Node,
+    NodeID,
+    global_id,
+    int_ids,
+    node_pk,
+    selects,
+)
 
 
 def _gid(type_name: str, pk: int | None) -> GlobalID | None:
@@ -173,5 +182,6 @@ class AuditQuery:
             until=f.until,
             first=first,
             after=after,
+            count_total=selects(info, "totalCount"),
         )
         return AuditEntryConnection.from_page(page, AuditEntry.from_model)

@@ -34,6 +34,7 @@ import strawberry
 from strawberry import relay
 from strawberry.relay import GlobalID, Node, NodeID
 from strawberry.relay.types import GlobalIDValueError
+from strawberry.types.nodes import SelectedField
 
 from permissions.errors import NotFound
 from resolvers.paging import Page
@@ -46,6 +47,7 @@ __all__ = [
     "global_id",
     "int_ids",
     "node_pk",
+    "selects",
 ]
 
 NodeT = TypeVar("NodeT")
@@ -87,6 +89,22 @@ def node_type_name(value: GlobalID | str) -> str | None:
     """The type name inside a global id, or None if it is not one."""
     parsed = _parse(value)
     return None if parsed is None else parsed.type_name
+
+
+def selects(info: Any, name: str) -> bool:
+    """True if the current field's selection asks for `name` (directly or in fragments),
+    e.g. `keyset_page(..., count_total=selects(info, "totalCount"))`."""
+
+    def among(selections: list[Any]) -> bool:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name == name:
+                    return True
+            elif among(selection.selections):  # fragment spread or inline fragment
+                return True
+        return False
+
+    return any(among(f.selections) for f in info.selected_fields)
 
 
 @strawberry.type(description="A page of a list, with the total number of items in the list.")

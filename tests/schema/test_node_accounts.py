@@ -16,6 +16,7 @@ from permissions.audit import record_audit
 from permissions.names import BUILTIN_PROFILES, Perm
 from schema.relay import global_id
 from schema.root import code_malformed_id, is_unexpected
+from tests.schema.statement_counter import count_statements
 
 NODE = """query($id: ID!) { node(id: $id) { __typename id
   ... on Database { name }
@@ -288,3 +289,44 @@ async def test_me_capabilities_of_an_api_key_follow_its_profile(gql, accounts) -
             "personalDataRead": False,
         },
     }
+
+
+# ---- connections: no N+1, the total only when asked for ----
+
+USERS = """query($n: Int!) { users(first: $n) { edges { node {
+  id username profile { name } databases { name } } } } }"""
+
+
+async def test_user_connection_statements_do_not_grow_with_the_page(gql, accounts) -> None:
+    for i in range(20):
+        await accounts.make_user(f"many{i:02d}", "USER", [accounts.database])
+    token = accounts.token["ADMIN"]
+    with count_statements() as one:
+        small = await gql.execute(USERS, {"n": 1}, token=token)
+    with count_statements() as many:
+        large = await gql.execute(USERS, {"n": 24}, token=token)
+    assert len(small["data"]["users"]["edges"]) == 1
+    assert len(large["data"]["users"]["edges"]) == 24
+    assert one.count > 0 and many.count == one.count, many.statements
+
+
+async def test_connections_count_the_total_only_when_asked(gql, accounts) -> None:
+    await record_audit(None, "update", "segment", 1, database_id=accounts.database.id)
+    token = accounts.token["ADMIN"]
+    connections = {
+        "users": "UserConnection",
+        "profiles": "ProfileConnection",
+        "apiKeys": "ApiKeyConnection",
+        "auditEntries": "AuditEntryConnection",
+    }
+    for field, connection in connections.items():
+        with count_statements() as plain:
+            await gql.execute(f"{{ {field} {{ edges {{ cursor }} }} }}", token=token)
+        with count_statements() as counted:
+            result = await gql.execute(
+                f"{{ {field} {{ ...T }} }} fragment T on {connection} {{ totalCount }}",
+                token=token,
+            )
+        assert plain.matching("COUNT") == [], (field, plain.statements)
+        assert len(counted.matching("COUNT")) == 1, (field, counted.statements)
+        assert result["data"][field]["totalCount"] is not None, result
