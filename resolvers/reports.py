@@ -350,13 +350,16 @@ async def search_reports(
     after: str | None = None,
     now: datetime | None = None,
 ) -> Page[RunReport]:
-    """Reports of the runs of the last `days` days of a visible database, newest run first."""
+    """Reports of the (non-test) runs of the last `days` days of a visible database, newest
+    run first."""
     if not can_see_database(principal, database_id):
         raise NotFound("Database", database_id)
     if not 1 <= days <= MAX_DAYS:
         raise BadArgument(f"days must be between 1 and {MAX_DAYS}.")
     since = (now or datetime.now(UTC)) - timedelta(days=days)
-    query = PlanRun.filter(plan__database_id=database_id, scheduled_for__gte=since)
+    query = PlanRun.filter(plan__database_id=database_id, scheduled_for__gte=since).exclude(
+        trigger="test"  # test sends are kept apart from real runs and their reports
+    )
     f = filters or ReportFilter()
     if f.plan_id is not None:
         query = query.filter(plan_id=f.plan_id)

@@ -444,8 +444,8 @@ class ReportsQuery:
         return Report.from_report(report)
 
     @strawberry.field(
-        description="Reports of the runs of the last `days` days of a database, newest first. "
-        "Requires report.read.",
+        description="Reports of the runs of the last `days` days of a database, newest first "
+        "(test sends are left out). Requires report.read.",
         extensions=requires(Perm.REPORT_READ),
     )
     async def reports(

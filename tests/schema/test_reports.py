@@ -257,7 +257,9 @@ async def test_reports_search_days_filters_and_pages(gql, accounts):
         return [e["node"]["runId"] for e in result["data"]["reports"]["edges"]]
 
     recent, old = gid("PlanRun", shop.run_id), gid("PlanRun", shop.old_run_id)
-    assert await runs(30) == [recent]
+    test_send = await _run(await Plan.get(id=shop.plan_id), T + timedelta(hours=1), "completed", 1)
+    await PlanRun.filter(id=test_send).update(trigger="test")
+    assert await runs(30) == [recent]  # the test send is not a report
     assert await runs(60) == [recent, old]
     assert await runs(60, {"state": "FAILED"}) == [old]
     assert await runs(60, {"channel": "SMS"}) == []
