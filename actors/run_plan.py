@@ -4,16 +4,20 @@ One transaction, holding the run's row lock (`FOR UPDATE SKIP LOCKED`, so a seco
 of the same run returns at once):
 
 1. one `INSERT INTO recipient ... SELECT` from the segment SQL (a CTE) classifies every contact
-   of the segment in a fixed precedence — no consent, no address for the channel, DND,
-   control group (deterministic: a hash of plan and contact), contacts-number limit (window
-   function over a per-run random order) — and numbers the batches of the ones to send;
+   of the segment in a fixed precedence — no consent, no address for the channel, member of
+   the exclusion segment, frequency cap (sent anything in the last N days), DND, control group
+   (deterministic: a hash of plan and contact), contacts-number limit (window function over a
+   per-run random order) — numbers the batches of the ones to send (a running count in contact
+   order), and returns the funnel (`RETURNING` counted per reason) in the same pass;
 2. if fewer than the wanted number remain: send anyway, top up from the rest of the database
-   (a second `INSERT ... SELECT`) or fail the run;
-3. delivery batches, run consumers and the funnel (`GROUP BY` status, reason) are written and
-   the run moves to `delivering` (or `completed` when nothing is to be sent).
+   (a second `INSERT ... SELECT`, rows flagged `top_up`) or fail the run;
+3. delivery batches (computed from the counts: no pass over the list) and run consumers are
+   written and the run moves to `delivering` (or `completed` when nothing is to be sent).
 
 No contact list is ever held in Python. A crash rolls everything back; the tick re-enqueues a
-run left in `pending`/`evaluating` that nobody holds.
+run left in `pending`/`evaluating` that nobody holds. What made a 1,000,000-contact list cheap
+(measured with `python -m bench.delivery`): no per-row foreign-key check on `recipient.run_id`,
+inserts in contact order, an index of pending recipients only (`0004_delivery`).
 """
 
 from __future__ import annotations

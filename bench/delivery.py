@@ -182,6 +182,7 @@ async def main() -> None:
         )
         processes.append(worker)
         await worker_ready(redis_port)  # so the start delay below is the scheduler's alone
+        load_at_start = os.getloadavg()[0]
         plan = await create_plan(args.name, args.batch_size)
         run = await watch(plan.id, worker, args.timeout)
         funnel = json.loads(run["funnel"]) if isinstance(run["funnel"], str) else run["funnel"]
@@ -198,6 +199,8 @@ async def main() -> None:
             f" {sent / deliver_seconds:,.0f} recipients/s (goal >= 10,000)"
         )
         print(f"worker peak memory (VmHWM): {run['peak_mb']:.0f} MB (goal < 250 MB)")
+        # Other work on the machine stretches every figure: print the load it ran under.
+        print(f"load average (1 min) at start {load_at_start:.1f}, at end {os.getloadavg()[0]:.1f}")
     finally:
         for process in reversed(processes):
             if process.poll() is None:
