@@ -331,7 +331,7 @@ class _Parser:
             try:
                 ZoneInfo(value)
                 return value
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: name too long
                 pass
         self.error("timezone", f"unknown time zone {value!r}", "unknown_timezone")
         return None

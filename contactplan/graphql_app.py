@@ -137,6 +137,8 @@ class GraphQLApp(GraphQL):
             return self.decode_json(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise HTTPException(400, f"Request body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:  # e.g. 50,000 nested arrays in `variables`
+            raise HTTPException(400, "Request body is nested too deeply.") from exc
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -37,7 +37,7 @@ async def get_database(principal: Principal, database_id: int) -> ContactDatabas
 def _timezone_ok(name: str) -> bool:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: name too long
         return False
     return True
 

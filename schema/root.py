@@ -21,6 +21,7 @@ from strawberry.extensions import (
 )
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
+from tortoise.exceptions import ValidationError
 
 from permissions.classes import required_permission
 from permissions.errors import BadArgument, RequestError
@@ -33,6 +34,7 @@ from schema.cost import QueryCostLimiter
 from schema.dashboards import DashboardsQuery
 from schema.databases import DatabasesMutation, DatabasesQuery
 from schema.dnd import DndMutation, DndQuery
+from schema.input_guard import InputGuard
 from schema.node import NodeQuery
 from schema.plans import PlansMutation, PlansQuery, PlansSubscription
 from schema.reports import ReportsQuery
@@ -105,6 +107,18 @@ class MaskInternalErrors(MaskErrors):
         super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_ERROR_MESSAGE)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if isinstance(error.original_error, ValidationError):
+            # a model field refused a value (too long...): a resolver missed a check, but
+            # the value is still the client's mistake, not an outage
+            return GraphQLError(
+                message="A value is too long or not valid for where it is stored.",
+                nodes=error.nodes,
+                path=error.path,
+                extensions={
+                    "code": BadArgument.code,
+                    "requestId": _request_id(self.execution_context),
+                },
+            )
         return GraphQLError(
             message=self.error_message,
             nodes=error.nodes,
@@ -183,6 +197,7 @@ def build_schema(settings: Settings) -> ContactplanSchema:
     ]
     if settings.max_query_cost:  # after ValidationCache: prices only valid documents
         extensions.append(lambda: QueryCostLimiter(max_cost=settings.max_query_cost))
+    extensions.append(InputGuard)  # no NUL, no megabyte strings reach a resolver
     if not settings.introspection:
         extensions.insert(0, DisableIntrospection)
     schema = ContactplanSchema(

@@ -50,22 +50,22 @@ class StubValues:
     """How stub values are chosen.
 
     `ids(position)` gives an ID for an argument or input field path such as
-    "input.databaseId"; `text` fills String positions; `optional` also fills
-    optional arguments and input fields of those kinds (ID, String).
+    "input.databaseId"; `text` fills String positions; `optional` names the scalars
+    ("ID", "String") whose optional arguments and input fields are filled too.
     """
 
     ids: Callable[[str], Any] = field(default=lambda position: MISSING_ID)
     text: str = "x"
-    optional: bool = False
+    optional: frozenset[str] = frozenset()
 
 
 def _is_required(type_: Any, default: Any) -> bool:
     return isinstance(type_, GraphQLNonNull) and default is Undefined
 
 
-def _fills_optional(type_: GraphQLInputType) -> bool:
+def _fills_optional(type_: GraphQLInputType, stubs: StubValues) -> bool:
     named = get_named_type(type_)
-    return isinstance(named, GraphQLScalarType) and named.name in {"ID", "String"}
+    return isinstance(named, GraphQLScalarType) and named.name in stubs.optional
 
 
 def stub_value(type_: GraphQLInputType, position: str, stubs: StubValues, depth: int = 0) -> Any:
@@ -93,7 +93,7 @@ def stub_value(type_: GraphQLInputType, position: str, stubs: StubValues, depth:
         value = {}
         for name, input_field in type_.fields.items():
             required = _is_required(input_field.type, input_field.default_value)
-            if required or (stubs.optional and _fills_optional(input_field.type)):
+            if required or _fills_optional(input_field.type, stubs):
                 value[name] = stub_value(input_field.type, f"{position}.{name}", stubs, depth + 1)
         return value
     return None
@@ -133,7 +133,7 @@ def stub_request(
     declarations, arguments, variables = [], [], {}
     for arg_name, arg in graphql_field.args.items():
         required = _is_required(arg.type, arg.default_value)
-        fill = _fills_optional(arg.type) or isinstance(
+        fill = _fills_optional(arg.type, stubs) or isinstance(
             get_named_type(arg.type), GraphQLInputObjectType
         )
         if not required and not (stubs.optional and fill):
