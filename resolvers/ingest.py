@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,7 @@ from resolvers.catalog import existing_database
 from resolvers.context import RequestContext
 from resolvers.outcome import with_outcome
 from segmentation import Catalog, load_catalog
+from segmentation.values import from_json_attribute
 
 MAX_BATCH = 1000
 MAX_TEXT = 1000  # a string attribute or property
@@ -55,10 +56,6 @@ BOOL_COLUMNS: dict[str, str] = {
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,31}$")
 COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-DATETIME_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"
-)
 
 
 @dataclass
@@ -131,11 +128,14 @@ def typed_value_error(
     if data_type == "boolean":
         return None if isinstance(value, bool) else _error(path, "Expected true or false.")
     if data_type == "date":
-        return None if _parses(value, DATE_RE, date) else _error(path, "Expected YYYY-MM-DD.")
+        # the same strict pattern segment SQL reads dates with (else they would read as null)
+        if from_json_attribute(data_type, value) is None:
+            return _error(path, "Expected a calendar day, YYYY-MM-DD.")
+        return None
     if data_type == "datetime":
-        if _parses(value, DATETIME_RE, datetime):
-            return None
-        return _error(path, "Expected an ISO 8601 date and time with a UTC offset.")
+        if from_json_attribute(data_type, value) is None:
+            return _error(path, "Expected an ISO 8601 date and time with a UTC offset.")
+        return None
     if data_type == "string_list":
         if not isinstance(value, list) or len(value) > MAX_LIST:
             return _error(path, f"Expected a list of at most {MAX_LIST} texts.")
@@ -145,16 +145,6 @@ def typed_value_error(
                 return error
         return None
     return _error(path, f"Values of type {data_type} cannot be written.")
-
-
-def _parses(value: Any, pattern: re.Pattern[str], kind: type[date] | type[datetime]) -> bool:
-    if not isinstance(value, str) or not pattern.match(value):
-        return False
-    try:
-        kind.fromisoformat(value.replace(" ", "T") if kind is datetime else value)
-    except ValueError:
-        return False
-    return True
 
 
 # ---- contacts -----------------------------------------------------------------------------
