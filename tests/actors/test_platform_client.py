@@ -275,6 +275,22 @@ def test_from_settings_needs_a_platform_url():
         PlatformClient.from_settings(Settings())
 
 
+async def test_the_platform_timeout_comes_from_the_settings():
+    from contactplan.settings import Settings
+
+    settings = Settings.from_env(
+        {"DELIVERY_URL": "http://127.0.0.1:9", "DELIVERY_TIMEOUT_SECONDS": "3"}
+    )
+    assert settings.delivery_timeout_seconds == 3
+    async with PlatformClient.from_settings(settings) as client:
+        assert client._http.timeout.read == 3.0
+    async with PlatformClient.from_settings(Settings(delivery_url="http://x")) as client:
+        assert client._http.timeout.read == 10.0  # the default
+    with pytest.raises(ValueError, match="DELIVERY_TIMEOUT_SECONDS"):
+        Settings.from_env({"DELIVERY_TIMEOUT_SECONDS": "soon"})
+    assert Settings.from_env({"DELIVERY_WEBHOOK_SECRET": "s"}).delivery_webhook_secret == "s"
+
+
 # --- pure helpers ----------------------------------------------------------------------------
 
 
