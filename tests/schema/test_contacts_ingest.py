@@ -337,3 +337,29 @@ async def test_a_batch_is_written_with_as_many_statements_as_a_single_item(gql, 
         counts[size] = (contacts_counter.count, events_counter.count)
     assert counts[1] == counts[200] and counts[1][0] > 0, counts
     assert await Event.all().count() == 201
+
+
+async def test_partner_counts_what_it_loaded(gql, partner) -> None:
+    shop, key = partner
+    await upsert(gql, key, shop.gid, CONTACTS)
+    await ingest(gql, key, shop.gid, events(3))  # 10.50 (c-1), 20.50 (c-2), 30.50 (c-3)
+    definition = {
+        "root": {
+            "or": [
+                {"contact": {"conditions": [{"field": "points", "op": "gte", "value": 100}]}},
+                {
+                    "event": {
+                        "type": "purchase",
+                        "aggregate": {"fn": "sum", "of": "$value", "op": "gt", "value": 25},
+                    }
+                },
+            ]
+        }
+    }
+    result = await gql.execute(
+        """query($db: ID!, $d: JSON!) { countDefinition(databaseId: $db, definitionJson: $d)
+          { count userErrors { path code } } }""",
+        {"db": shop.gid, "d": definition},
+        token=key,
+    )
+    assert result["data"]["countDefinition"] == {"count": 2, "userErrors": []}  # c-1, c-3
