@@ -6,6 +6,11 @@ same question, in the same run. Prints count, compiled time, hand-written time a
 Not a test: run it by hand.
 
     python -m bench.segments --contacts 1000000 [--database-url URL] [--name demo] [--repeat 3]
+                             [--cpu]
+
+With `--cpu` (PostgreSQL on this machine), it also prints the server CPU seconds of each
+statement run without parallel workers: on a shared, busy machine that is close to what
+the statement takes alone, where wall-clock times mostly measure the other load.
 """
 
 from __future__ import annotations
@@ -198,8 +203,22 @@ async def _time(conn: asyncpg.Connection, sql: str, params: list[Any]) -> tuple[
     return count, time.perf_counter() - started
 
 
-async def run(database_url: str, contacts: int, name: str, repeat: int) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a local process (a PostgreSQL backend)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _cpu(conn: asyncpg.Connection, pid: int, sql: str, params: list[Any]) -> float:
+    before = _cpu_seconds(pid)
+    await conn.fetchval(sql, *params)
+    return _cpu_seconds(pid) - before
+
+
+async def run(database_url: str, contacts: int, name: str, repeat: int, cpu: bool = False) -> None:
     conn = await asyncpg.connect(**credentials_from_url(database_url))
+    serial: tuple[asyncpg.Connection, int] | None = None
     try:
         row = await conn.fetchrow(
             "SELECT d.id, (SELECT count(*) FROM contact c WHERE c.database_id = d.id) AS n"
@@ -220,16 +239,29 @@ async def run(database_url: str, contacts: int, name: str, repeat: int) -> None:
         catalog = await load_catalog(database_id)
         print(f"{events:,} events; as-of {AS_OF.isoformat()}; best of {repeat} runs\n")
         header = f"{'shape':<48} {'count':>9} {'compiled s':>11} {'hand s':>8} {'ratio':>6}"
+        if cpu:
+            serial_conn = await asyncpg.connect(**credentials_from_url(database_url))
+            await serial_conn.execute("SET max_parallel_workers_per_gather = 0")
+            serial = (serial_conn, await serial_conn.fetchval("SELECT pg_backend_pid()"))
+            header += f" {'cpu c':>6} {'cpu h':>6}"
         print(header)
         print("-" * len(header))
         for shape in SHAPES:
-            await _bench_shape(conn, catalog, shape, repeat)
+            await _bench_shape(conn, catalog, shape, repeat, serial)
     finally:
         await conn.close()
+        if serial is not None:
+            await serial[0].close()
         await Tortoise.close_connections()
 
 
-async def _bench_shape(conn: asyncpg.Connection, catalog: Catalog, shape: Shape, repeat: int):
+async def _bench_shape(
+    conn: asyncpg.Connection,
+    catalog: Catalog,
+    shape: Shape,
+    repeat: int,
+    serial: tuple[asyncpg.Connection, int] | None = None,
+):
     async def resolve(segment_id: int):
         return SEGMENTS.get(segment_id)
 
@@ -251,9 +283,15 @@ async def _bench_shape(conn: asyncpg.Connection, catalog: Catalog, shape: Shape,
             hand_times.append(t_hand)
     best_c, best_h = min(compiled_times), min(hand_times)
     mark = "" if compiled_count == hand_count else f"  MISMATCH hand={hand_count}"
+    cpu = ""
+    if serial is not None:
+        c_cpu = min([await _cpu(*serial, compiled_sql, compiled.params) for _ in range(repeat)])
+        h_cpu = min([await _cpu(*serial, shape.hand_sql, hand_params) for _ in range(repeat)])
+        cpu = f" {c_cpu:>6.2f} {h_cpu:>6.2f}"
     print(
         f"{shape.name:<48} {compiled_count:>9,} {best_c:>11.3f} {best_h:>8.3f}"
-        f" {best_c / best_h:>6.2f}{mark}  (median {statistics.median(compiled_times):.3f})",
+        f" {best_c / best_h:>6.2f}{cpu}{mark}"
+        f"  (median {statistics.median(compiled_times):.3f})",
         flush=True,
     )
 
@@ -264,10 +302,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="demo")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument(
+        "--cpu", action="store_true", help="also print server CPU seconds, no parallel workers"
+    )
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("--database-url or DATABASE_URL is required")
-    asyncio.run(run(args.database_url, args.contacts, args.name, args.repeat))
+    asyncio.run(run(args.database_url, args.contacts, args.name, args.repeat, args.cpu))
 
 
 if __name__ == "__main__":

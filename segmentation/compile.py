@@ -179,6 +179,8 @@ class _Compiler:
     ) -> None:
         self.explain_mode = explain_mode
         self.negations = 0  # NOTs above the node being compiled
+        # Only ANDs above the node, up to the WHERE: EXISTS there becomes a (semi/anti) join.
+        self.conjunctive = not explain_mode
         self.catalog = catalog
         self.ctx = ctx
         self.references = references
@@ -235,12 +237,21 @@ class _Compiler:
 
     def group(self, node: Group) -> str:
         joiner = " AND " if node.op == "and" else " OR "
-        return "(" + joiner.join(self.node(child) for child in node.children) + ")"
+        keep = self.conjunctive and node.op == "and"
+        return "(" + joiner.join(self.inner_node(child, keep) for child in node.children) + ")"
+
+    def inner_node(self, node: Node, conjunctive: bool = False) -> str:
+        """A child node; `conjunctive` only when nothing but AND links it to the WHERE."""
+        saved, self.conjunctive = self.conjunctive, conjunctive
+        try:
+            return self.node(node)
+        finally:
+            self.conjunctive = saved
 
     def negated(self, node: Node) -> str:
         self.negations += 1
         try:
-            return self.node(node)
+            return self.inner_node(node)
         finally:
             self.negations -= 1
 
@@ -248,9 +259,9 @@ class _Compiler:
         return f"(NOT {self.negated(node.child)})"
 
     def sequence(self, node: Sequence) -> str:
-        acc = self.node(node.first)
+        acc = self.inner_node(node.first)
         for step in node.steps:
-            item = self.negated(step.node) if step.join == "except" else self.node(step.node)
+            item = self.negated(step.node) if step.join == "except" else self.inner_node(step.node)
             acc = {
                 "and": f"({acc} AND {item})",
                 "or": f"({acc} OR {item})",
@@ -318,6 +329,11 @@ class _Compiler:
         if node.share is not None:
             share = f"(count(*){filt} * 100.0 / count(*))"
             tests.append(self.compare(share, node.share.op, node.share.value, "decimal"))
+        if self.conjunctive and not tests:
+            # A plain "have / have not" where only ANDs lead to the WHERE: a semi / anti join
+            # the planner can merge with the contacts, no per-contact grouping.
+            exists = f"EXISTS (SELECT 1 FROM event e WHERE e.contact_id = c.id AND {where})"
+            return exists if node.have else f"(NOT {exists})"
         zero = zero_events_match(node, self.ctx)
         having = ""
         if tests:
@@ -395,6 +411,7 @@ class _Compiler:
         if definition.refine is None or self.explain_mode:
             inline = inner()
             inline.negations = self.negations + (0 if node.include else 1)
+            inline.conjunctive = self.conjunctive and node.include
             sql = inline.node(definition.root)
             self.joins += inline.joins
             self.explain += inline.explain
