@@ -18,7 +18,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from asyncpg.exceptions import TransactionRollbackError
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from models import Contact
 from permissions.audit import record_audit
@@ -31,6 +33,7 @@ from segmentation import Catalog, load_catalog
 from segmentation.values import from_json_attribute
 
 MAX_BATCH = 1000
+WRITE_ATTEMPTS = 3  # a batch that deadlocks with a concurrent one is retried whole
 MAX_TEXT = 1000  # a string attribute or property
 MAX_LIST = 1000  # items of a string_list attribute
 MAX_VALUE = Decimal("1e12")  # event.value is numeric(14, 2)
@@ -208,7 +211,7 @@ def _duplicates(values: Sequence[object], name: str, field: str) -> list[InputEr
     return errors
 
 
-# Settable columns in the order of the statement's arrays ($3 .. $16); bit i of `given`
+# Settable columns in the order of the statements' arrays ($3 .. $16); bit i of `given`
 # says the item set column i (an omitted column keeps its stored value, null clears it).
 SETTABLE = [
     *(column for column, _ in TEXT_COLUMNS.values()),
@@ -218,40 +221,56 @@ SETTABLE = [
 NOT_NULL = set(BOOL_COLUMNS.values())
 
 
-def _merged(i: int, column: str) -> str:
-    value = f"CASE WHEN i.given & {1 << i} <> 0 THEN i.{column} ELSE old.{column} END"
-    return f"COALESCE({value}, false)" if column in NOT_NULL else value
-
-
-def _upsert_sql() -> str:
+def _input_rows() -> str:
+    """The batch as rows: one bound array per column, zipped by unnest."""
     arrays = ", ".join(
         f"${n + 3}::{'date' if c == 'birth_date' else 'bool' if c in NOT_NULL else 'text'}[]"
         for n, c in enumerate(SETTABLE)
     )
-    attributes = f"${len(SETTABLE) + 3}::text[]"
-    given = f"${len(SETTABLE) + 4}::int[]"
-    return f"""
-INSERT INTO contact AS c (database_id, external_id, {", ".join(SETTABLE)},
-                          attributes, created_at, updated_at)
-SELECT $1, i.external_id, {", ".join(_merged(n, c) for n, c in enumerate(SETTABLE))},
-       CASE WHEN i.attributes IS NULL THEN COALESCE(old.attributes, '{{}}'::jsonb)
-            ELSE jsonb_strip_nulls(COALESCE(old.attributes, '{{}}'::jsonb)
-                                   || i.attributes::jsonb) END,
-       now(), now()
-  FROM unnest($2::text[], {arrays}, {attributes}, {given})
-  WITH ORDINALITY AS i(external_id, {", ".join(SETTABLE)}, attributes, given, ord)
-  LEFT JOIN contact old ON old.database_id = $1 AND old.external_id = i.external_id
+    return (
+        f"unnest($2::text[], {arrays}, ${len(SETTABLE) + 3}::text[], ${len(SETTABLE) + 4}::int[])"
+        f" WITH ORDINALITY AS i(external_id, {', '.join(SETTABLE)}, attributes, given, ord)"
+    )
+
+
+def _merged(n: int, column: str) -> str:
+    """Column `column` after the item: its value if given, else the row's (read in the UPDATE
+    itself, so a concurrent change of an omitted column is kept, never overwritten)."""
+    return f"CASE WHEN i.given & {1 << n} <> 0 THEN i.{column} ELSE c.{column} END"
+
+
+_MERGED_ATTRIBUTES = (
+    "CASE WHEN i.attributes IS NULL THEN c.attributes"
+    " ELSE jsonb_strip_nulls(c.attributes || i.attributes::jsonb) END"
+)
+
+# New contacts; rows that exist (or are being inserted by a concurrent batch) are skipped
+# here and merged by the UPDATE that follows in the same transaction.
+INSERT_CONTACTS_SQL = f"""
+INSERT INTO contact (database_id, external_id, {", ".join(SETTABLE)}, attributes,
+                     created_at, updated_at)
+SELECT $1, i.external_id,
+       {", ".join(f"COALESCE(i.{c}, false)" if c in NOT_NULL else f"i.{c}" for c in SETTABLE)},
+       jsonb_strip_nulls(COALESCE(i.attributes::jsonb, '{{}}'::jsonb)), now(), now()
+  FROM {_input_rows()}
  ORDER BY i.ord
-ON CONFLICT (database_id, external_id) DO UPDATE
-   SET {", ".join(f"{c} = EXCLUDED.{c}" for c in SETTABLE)},
-       attributes = EXCLUDED.attributes, updated_at = now()
- WHERE ({", ".join(f"c.{col}" for col in SETTABLE)}, c.attributes)
-       IS DISTINCT FROM ({", ".join(f"EXCLUDED.{col}" for col in SETTABLE)}, EXCLUDED.attributes)
-RETURNING (xmax = 0) AS inserted
+ON CONFLICT (database_id, external_id) DO NOTHING
+RETURNING id
 """
 
-
-UPSERT_CONTACTS_SQL = _upsert_sql()
+# Existing contacts: the given columns and attribute keys merged into the current row;
+# rows that would not change are left alone (and counted unchanged).
+UPDATE_CONTACTS_SQL = f"""
+UPDATE contact c
+   SET {", ".join(f"{col} = {_merged(n, col)}" for n, col in enumerate(SETTABLE))},
+       attributes = {_MERGED_ATTRIBUTES}, updated_at = now()
+  FROM {_input_rows()}
+ WHERE c.database_id = $1 AND c.external_id = i.external_id
+   AND ({", ".join(f"c.{col}" for col in SETTABLE)}, c.attributes)
+       IS DISTINCT FROM ({", ".join(_merged(n, col) for n, col in enumerate(SETTABLE))},
+                         {_MERGED_ATTRIBUTES})
+RETURNING c.id
+"""
 
 
 def _contact_arrays(items: list[dict[str, Any]]) -> list[Any]:
@@ -300,10 +319,15 @@ async def upsert_contacts(
         raise InvalidInput(sorted(errors, key=_error_order))
     if not items:
         return UpsertResult([], 0, 0, 0)
-    rows = await connections.get("default").execute_query_dict(
-        UPSERT_CONTACTS_SQL, [database_id, *_contact_arrays(items)]
-    )
-    created = sum(1 for r in rows if r["inserted"])
+    # sorted by external id, so concurrent batches lock shared rows in the same order
+    params = [database_id, *_contact_arrays(sorted(items, key=lambda i: i["externalId"]))]
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            created, updated = await _write_contacts(ctx, principal, database_id, params)
+            break
+        except TransactionRollbackError:  # deadlock with a concurrent batch: all rolled back
+            if attempt == WRITE_ATTEMPTS:
+                raise
     external_ids = [item["externalId"] for item in items]
     stored = (
         {
@@ -313,23 +337,33 @@ async def upsert_contacts(
         if load_contacts
         else {}
     )
-    result = UpsertResult(
+    return UpsertResult(
         contacts=[stored[e] for e in external_ids if e in stored],
         created=created,
-        updated=len(rows) - created,
-        unchanged=len(items) - len(rows),
+        updated=updated,
+        unchanged=len(items) - created - updated,
     )
-    if rows:
-        await record_audit(
-            principal,
-            "upsert",
-            "contacts",
-            None,
-            database_id=database_id,
-            after={"created": result.created, "updated": result.updated},
-            request_id=ctx.request_id,
-        )
-    return result
+
+
+async def _write_contacts(
+    ctx: RequestContext, principal: Principal, database_id: int, params: list[Any]
+) -> tuple[int, int]:
+    """Insert the new contacts and merge into the existing ones, in one transaction."""
+    async with in_transaction() as conn:
+        created = len(await conn.execute_query_dict(INSERT_CONTACTS_SQL, params))
+        # rows inserted just now are unchanged by the merge, so this counts real updates
+        updated = len(await conn.execute_query_dict(UPDATE_CONTACTS_SQL, params))
+        if created or updated:
+            await record_audit(
+                principal,
+                "upsert",
+                "contacts",
+                None,
+                database_id=database_id,
+                after={"created": created, "updated": updated},
+                request_id=ctx.request_id,
+            )
+    return created, updated
 
 
 # ---- events -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ all or nothing, per-item errors, other databases out of reach, injection strings
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -363,3 +364,24 @@ async def test_partner_counts_what_it_loaded(gql, partner) -> None:
         token=key,
     )
     assert result["data"]["countDefinition"] == {"count": 2, "userErrors": []}  # c-1, c-3
+
+
+async def test_concurrent_partial_upserts_of_the_same_contacts_lose_nothing(gql, partner) -> None:
+    shop, key = partner
+    ids = [f"k{i}" for i in range(300)]
+    for _ in range(3):
+        await asyncio.gather(
+            upsert(gql, key, shop.gid, [{"externalId": x, "email": f"{x}@ex.it"} for x in ids]),
+            upsert(gql, key, shop.gid, [{"externalId": x, "city": "Roma"} for x in ids]),
+            upsert(
+                gql,
+                key,
+                shop.gid,
+                [{"externalId": x, "attributes": {"points": 1}} for x in reversed(ids)],
+            ),
+        )
+        rows = await Contact.filter(database_id=shop.database.id).order_by("external_id")
+        assert len(rows) == len(ids)
+        assert all(r.email == f"{r.external_id}@ex.it" for r in rows)
+        assert all(r.city == "Roma" and r.attributes == {"points": 1} for r in rows)
+        await Contact.all().delete()
