@@ -2,9 +2,12 @@
 
 Every item is validated against the database's catalog first; if any item is wrong nothing
 is written and every mistake comes back with its path (`contacts.3.attributes.points`).
-A valid batch is written with one set-based statement (arrays bound as parameters,
-`unnest`, `ON CONFLICT` on the unique key), so a batch is all or nothing and re-sending it
-changes nothing.
+A valid batch is written set-based, in one transaction, with the columns bound as arrays and
+zipped by `unnest`: contacts by `INSERT … ON CONFLICT (database_id, external_id) DO NOTHING`
+then one `UPDATE … FROM unnest(…)` merging the given fields into the current rows (so a
+concurrent batch's change of an omitted field is never overwritten); events by `INSERT …
+ON CONFLICT (database_id, external_id) WHERE external_id IS NOT NULL DO NOTHING`. A batch
+is all or nothing and re-sending it changes nothing.
 """
 
 from __future__ import annotations
