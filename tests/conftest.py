@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,16 +22,22 @@ TEST_DB_NAME = f"contactplan_test_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServices]:
-    """Embedded servers, started only for the URLs the environment does not give."""
+def embedded() -> Iterator[EmbeddedServices]:
+    """Embedded servers, started only for the URLs the environment does not give.
+
+    Their data lives in a folder of its own, not under pytest's temporary folder: another
+    pytest session resets that one to mode 0700, which locks out pgserver's own user.
+    """
     services = EmbeddedServices()
-    data_dir = Path(tmp_path_factory.mktemp("services"))
+    data_dir = Path(tempfile.mkdtemp(prefix="contactplan-services-"))
+    data_dir.chmod(0o755)
     if not os.environ.get("DATABASE_URL"):
         start_postgres(data_dir, services)
     if not os.environ.get("REDIS_URL"):
         start_redis(data_dir, services)
     yield services
     services.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

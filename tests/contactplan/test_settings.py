@@ -28,6 +28,9 @@ EVERY_VARIABLE = {
     "SEGMENT_MAX_NODES": ("50", "max_tree_nodes", 50),
     "LOGIN_MAX_FAILURES": ("9", "login_max_failures", 9),
     "LOGIN_LOCK_SECONDS": ("30", "login_lock_seconds", 30),
+    "MAX_QUERY_COST": ("900", "max_query_cost", 900),
+    "DELIVERY_TIMEOUT_SECONDS": ("3", "delivery_timeout_seconds", 3),
+    "DELIVERY_WEBHOOK_SECRET": ("hook", "delivery_webhook_secret", "hook"),
 }
 
 
