@@ -468,32 +468,33 @@ async def ingest_events(
         raise InvalidInput(sorted(errors, key=_error_order))
     if not items:
         return IngestResult(0, 0)
-    rows = await connections.get("default").execute_query_dict(
-        INGEST_EVENTS_SQL,
+    # sorted by event id, so concurrent batches wait for each other's new ids in one order
+    items = sorted(items, key=lambda i: i["eventId"])
+    params = [
+        database_id,
+        [i["eventId"] for i in items],
+        [i["contactExternalId"] for i in items],
+        [catalog.event_types[i["type"]].id for i in items],
+        [i["occurredAt"] for i in items],
+        [i.get("value") for i in items],
         [
-            database_id,
-            [i["eventId"] for i in items],
-            [i["contactExternalId"] for i in items],
-            [catalog.event_types[i["type"]].id for i in items],
-            [i["occurredAt"] for i in items],
-            [i.get("value") for i in items],
-            [
-                json.dumps({k: v for k, v in (i.get("properties") or {}).items() if v is not None})
-                for i in items
-            ],
+            json.dumps({k: v for k, v in (i.get("properties") or {}).items() if v is not None})
+            for i in items
         ],
-    )
-    result = IngestResult(ingested=len(rows), duplicates=len(items) - len(rows))
-    if rows:
-        await record_audit(
-            principal,
-            "ingest",
-            "events",
-            None,
-            database_id=database_id,
-            after={"ingested": result.ingested, "duplicates": result.duplicates},
-            request_id=ctx.request_id,
-        )
+    ]
+    async with in_transaction() as conn:
+        ingested = len(await conn.execute_query_dict(INGEST_EVENTS_SQL, params))
+        result = IngestResult(ingested=ingested, duplicates=len(items) - ingested)
+        if ingested:
+            await record_audit(
+                principal,
+                "ingest",
+                "events",
+                None,
+                database_id=database_id,
+                after={"ingested": result.ingested, "duplicates": result.duplicates},
+                request_id=ctx.request_id,
+            )
     return result
 
 

@@ -129,6 +129,11 @@ async def test_events_ingested_twice_are_recorded_once(gql, partner) -> None:
     }
     contact = await Contact.get(id=rows[0].contact_id)
     assert contact.external_id == "c-1"
+    audit = await AuditEntry.filter(action="ingest", object_type="events").order_by("id")
+    assert [a.after for a in audit] == [
+        {"ingested": 3, "duplicates": 0},
+        {"ingested": 1, "duplicates": 3},
+    ]
 
 
 async def test_one_invalid_contact_writes_nothing_and_every_mistake_is_reported(
