@@ -226,7 +226,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Generate a demo contact database."""
-    from bench.datagen import generate
+    from bench.datagen import DatabaseExistsError, generate
 
     if args.contacts < 1:
         raise CommandError("--contacts must be at least 1")
@@ -234,15 +234,22 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     with running_services(settings, redis=False) as resolved:
         check_services(resolved, redis=False)
         print_first_admin(prepare_database(resolved.database_url))
-        database_id = asyncio.run(
-            generate(
-                resolved.database_url,
-                contacts=args.contacts,
-                seed=args.seed,
-                name=args.name,
-                progress=not args.quiet,
+        try:
+            database_id = asyncio.run(
+                generate(
+                    resolved.database_url,
+                    contacts=args.contacts,
+                    seed=args.seed,
+                    name=args.name,
+                    progress=not args.quiet,
+                    replace=args.replace,
+                )
             )
-        )
+        except DatabaseExistsError as exc:
+            raise CommandError(
+                f"contact database {args.name!r} exists; pass --replace to delete it with its "
+                "segments, plans and reports, or choose another --name"
+            ) from exc
     print(
         f"Demo contact database {args.name!r} (id {database_id}) with {args.contacts} contacts",
         flush=True,
@@ -398,6 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--name", default="demo", help="contact database name (default demo)")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
+    demo.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete an existing database of that name first, with its segments, plans and reports",
+    )
     create_user = add(
         "create-user",
         cmd_create_user,

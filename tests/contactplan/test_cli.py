@@ -131,6 +131,18 @@ async def test_demo_generates_a_contact_database(db, service_env):
     assert f"(id {database.id}) with 25 contacts" in result.stdout
     assert await Contact.filter(database_id=database.id).count() == 25
 
+    again = run_cli("demo", "--contacts", "5", "--name", "cli-demo", "--quiet", env=service_env)
+    assert again.returncode == 1
+    assert "'cli-demo' exists; pass --replace" in again.stderr
+    assert await Contact.filter(database_id=database.id).count() == 25
+
+    replaced = run_cli(
+        "demo", "--contacts", "5", "--name", "cli-demo", "--replace", "--quiet", env=service_env
+    )
+    assert replaced.returncode == 0, replaced.stderr
+    database = await ContactDatabase.get(name="cli-demo")
+    assert await Contact.filter(database_id=database.id).count() == 5
+
 
 def test_demo_rejects_a_non_positive_contact_count(service_env):
     result = run_cli("demo", "--contacts", "0", env=service_env)
