@@ -319,22 +319,23 @@ class _Compiler:
             where = f"{where} AND {matching}"
         elif matching is not None:
             filt = f" FILTER (WHERE {matching})"
+        # HAVING NOT (tests) needs two-valued tests; plain HAVING drops NULL groups anyway,
+        # and a bare comparison lets the planner estimate how many contacts pass.
+        zero = zero_events_match(node, self.ctx)
         tests = []
         if node.count is not None:
-            tests.append(
-                self.compare(f"count(*){filt}", node.count.op, node.count.value, "integer")
-            )
+            count = f"count(*){filt}"
+            tests.append(self.compare(count, node.count.op, node.count.value, "integer", zero))
         if node.aggregate is not None:
-            tests.append(self.aggregate(et, node.aggregate, filt))
+            tests.append(self.aggregate(et, node.aggregate, filt, zero))
         if node.share is not None:
             share = f"(count(*){filt} * 100.0 / count(*))"
-            tests.append(self.compare(share, node.share.op, node.share.value, "decimal"))
+            tests.append(self.compare(share, node.share.op, node.share.value, "decimal", zero))
         if self.conjunctive and not tests:
             # A plain "have / have not" where only ANDs lead to the WHERE: a semi / anti join
             # the planner can merge with the contacts, no per-contact grouping.
             exists = f"EXISTS (SELECT 1 FROM event e WHERE e.contact_id = c.id AND {where})"
             return exists if node.have else f"(NOT {exists})"
-        zero = zero_events_match(node, self.ctx)
         having = ""
         if tests:
             test = " AND ".join(tests)
@@ -349,12 +350,15 @@ class _Compiler:
             hit = in_set if zero else out_set
         return hit
 
-    def compare(self, expr: str, op_name: str, raw: Any, data_type: str) -> str:
+    def compare(
+        self, expr: str, op_name: str, raw: Any, data_type: str, two_valued: bool = True
+    ) -> str:
         op = OPERATORS[op_name]
         prepared = op.prepare(raw, data_type, self.ctx, ())
-        return f"COALESCE({op.sql(expr, prepared, data_type, self.p, self.ctx)}, false)"
+        sql = op.sql(expr, prepared, data_type, self.p, self.ctx)
+        return f"COALESCE({sql}, false)" if two_valued else f"({sql})"
 
-    def aggregate(self, et: EventTypeInfo, agg: Aggregate, filt: str) -> str:
+    def aggregate(self, et: EventTypeInfo, agg: Aggregate, filt: str, two_valued: bool) -> str:
         x, _ = property_sql(et, agg.of, self.p)
         expr = {
             "count": f"count({x}){filt}",
@@ -363,7 +367,7 @@ class _Compiler:
             "max": f"max({x}){filt}",
             "avg": f"avg({x}){filt}",
         }[agg.fn]
-        return self.compare(expr, agg.op, agg.value, "decimal")
+        return self.compare(expr, agg.op, agg.value, "decimal", two_valued)
 
     def pick(self, pick: EventPick, tag: int) -> str:
         """The pick's events as (contact_id, t, k = tag), for the one-pass correlation."""
