@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 from tortoise.exceptions import ValidationError
@@ -187,10 +188,15 @@ def build_schema(settings: Settings) -> ContactplanSchema:
         type("Subscription", tuple(SUBSCRIPTION_TYPES), {}),
         description="Results pushed over a WebSocket (graphql-transport-ws) at /graphql.",
     )
+    # The depth and alias rules are classes made once: ValidationCache keys on the rule
+    # classes, and QueryDepthLimiter/MaxAliasesLimiter instances make new ones per request.
+    limits = [
+        depth_rule(settings.max_query_depth, None, None),
+        aliases_rule(settings.max_aliases),
+    ]
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(limits),
         ParserCache,
         ValidationCache,
         MaskInternalErrors,
