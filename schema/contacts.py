@@ -38,8 +38,6 @@ from schema.relay import (
 if TYPE_CHECKING:
     from schema.plans import PlanRun
 
-PERSONAL_DATA = requires(Perm.PERSONAL_DATA_READ)
-
 
 def _require(info: Info, perm: Perm) -> None:
     if not may(principal_of(info), perm):
@@ -89,29 +87,40 @@ class Contact(Node):
     updated_at: datetime = strawberry.field(description="When the contact last changed.")
     row: strawberry.Private[ContactModel]
 
-    @strawberry.field(description="E-mail address (personal data).", extensions=PERSONAL_DATA)
+    @strawberry.field(
+        description="E-mail address (personal data).", extensions=requires(Perm.PERSONAL_DATA_READ)
+    )
     def email(self) -> str | None:
         return self.row.email
 
-    @strawberry.field(description="Phone number (personal data).", extensions=PERSONAL_DATA)
+    @strawberry.field(
+        description="Phone number (personal data).", extensions=requires(Perm.PERSONAL_DATA_READ)
+    )
     def phone(self) -> str | None:
         return self.row.phone
 
     @strawberry.field(
-        description="Push notification token (personal data).", extensions=PERSONAL_DATA
+        description="Push notification token (personal data).",
+        extensions=requires(Perm.PERSONAL_DATA_READ),
     )
     def push_token(self) -> str | None:
         return self.row.push_token
 
-    @strawberry.field(description="First name (personal data).", extensions=PERSONAL_DATA)
+    @strawberry.field(
+        description="First name (personal data).", extensions=requires(Perm.PERSONAL_DATA_READ)
+    )
     def first_name(self) -> str | None:
         return self.row.first_name
 
-    @strawberry.field(description="Last name (personal data).", extensions=PERSONAL_DATA)
+    @strawberry.field(
+        description="Last name (personal data).", extensions=requires(Perm.PERSONAL_DATA_READ)
+    )
     def last_name(self) -> str | None:
         return self.row.last_name
 
-    @strawberry.field(description="Birth date (personal data).", extensions=PERSONAL_DATA)
+    @strawberry.field(
+        description="Birth date (personal data).", extensions=requires(Perm.PERSONAL_DATA_READ)
+    )
     def birth_date(self) -> date | None:
         return self.row.birth_date
 
@@ -126,7 +135,7 @@ class Contact(Node):
     @strawberry.field(
         description="The contact's attribute fields flagged personal data in the catalog "
         "(and any key the catalog does not know), as an object key -> value.",
-        extensions=PERSONAL_DATA,
+        extensions=requires(Perm.PERSONAL_DATA_READ),
     )
     async def personal_attributes(self, info: Info) -> JSON | None:
         pii = await _attribute_pii(info, self.database_pk)
