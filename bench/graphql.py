@@ -8,9 +8,10 @@ definition, (c) a contact with its last 50 events. Prints requests per second, p
 latency per endpoint and the GraphQL/plain ratios. Not a test: run it by hand.
 
     python -m bench.graphql --database-url postgres://postgres@127.0.0.1:5432/postgres \
-        [--requests 2000] [--concurrency 8]
+        [--requests 2000] [--concurrency 8] [--database-name NAME] [--drop]
 
-The benchmark database (`contactplan_bench_graphql` on that server) is recreated each run.
+The benchmark database (`contactplan_bench_graphql` on that server unless --database-name)
+is recreated each run.
 """
 
 from __future__ import annotations
@@ -394,8 +395,9 @@ async def run_cases(base: str, seeded: Seeded, requests: int, concurrency: int) 
             got, expected = (await graphql()).json(), (await plain()).json()
             if got != expected:
                 raise RuntimeError(f"{case.name}: JSON differs\n{got}\n{expected}")
-            await load(client, graphql, 100, concurrency)  # warm up both
-            await load(client, plain, 100, concurrency)
+            warm_up = min(100, requests)
+            await load(client, graphql, warm_up, concurrency)
+            await load(client, plain, warm_up, concurrency)
             g = await load(client, graphql, requests, concurrency)
             p = await load(client, plain, requests, concurrency)
             lines.append(
@@ -428,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="per endpoint and case")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--database-name", default=BENCH_DB, help=f"default {BENCH_DB}")
+    parser.add_argument("--drop", action="store_true", help="drop the database afterwards")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -436,9 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database_url:
         parser.error("give --database-url or DATABASE_URL (a PostgreSQL server)")
 
-    from contactplan.db import migrate, recreate_database
+    from contactplan.db import drop_database, migrate, recreate_database
 
-    url = asyncio.run(recreate_database(args.database_url, BENCH_DB))
+    url = asyncio.run(recreate_database(args.database_url, args.database_name))
     asyncio.run(migrate(url))
     seeded = asyncio.run(seed(url))
     env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, LOG_LEVEL="WARNING")
@@ -452,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.terminate()
         server.wait(timeout=20)
+        if args.drop:
+            asyncio.run(drop_database(args.database_url, args.database_name))
     print(f"{args.requests} requests per endpoint, concurrency {args.concurrency}, one uvicorn")
     print("\n".join(lines))
     return 0

@@ -1,0 +1,29 @@
+"""bench/graphql.py runs end to end with tiny numbers (no timing is asserted)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from bench import graphql as bench
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_graphql_bench_runs_and_reports_every_case(
+    server_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--database-url", server_url, "--requests", "5", "--concurrency", "2"]
+    argv += ["--port", str(_free_port()), "--drop"]
+    argv += ["--database-name", f"contactplan_bench_test_{os.getpid()}"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    for case in ("(a) 100 segments", "(b) segment definition", "(c) contact + last 50"):
+        assert case in out
+    assert out.count("ratio") == 3
