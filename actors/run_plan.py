@@ -278,20 +278,26 @@ def _list_sql(
     cases = [f"WHEN NOT {consent} THEN 'no_consent'"]
     if rules.channel is not None:
         cases.append(f"WHEN {address} IS NULL OR {address} = '' THEN 'no_address'")
+    # Joins, not `IN (subquery)`: a hashed subplan too big for work_mem is re-scanned per row.
+    ctes, joins = [], []
     if rules.exclusion is not None:
         excluded = shift_params(rules.exclusion[0], len(p.values))
         p.values.extend(rules.exclusion[1])
-        cases.append(
-            f"WHEN c.id IN (SELECT x.contact_id FROM ({excluded}) x) THEN 'exclusion_segment'"
-        )
+        ctes.append(f"excluded AS (SELECT DISTINCT x.contact_id FROM ({excluded}) x)")
+        joins.append("LEFT JOIN excluded xs ON xs.contact_id = c.id")
+        cases.append("WHEN xs.contact_id IS NOT NULL THEN 'exclusion_segment'")
     if options.frequency_cap_days:
         since = p.add(run["as_of"] - timedelta(days=options.frequency_cap_days))
-        cases.append(
-            "WHEN c.id IN (SELECT f.contact_id FROM recipient f WHERE f.status = 'sent'"
-            f" AND f.sent_at >= {since}) THEN 'frequency_cap'"
+        ctes.append(
+            "capped AS (SELECT DISTINCT f.contact_id FROM recipient f WHERE f.status = 'sent'"
+            f" AND f.sent_at >= {since} AND f.contact_id IN (SELECT contact_id FROM src))"
         )
+        joins.append("LEFT JOIN capped fc ON fc.contact_id = c.id")
+        cases.append("WHEN fc.contact_id IS NOT NULL THEN 'frequency_cap'")
     blocked = blocked_contacts_cte(rules.policy, run["as_of"], run["id"], "src", p.add)
     if blocked:
+        ctes.append(f"blocked AS ({blocked})")
+        joins.append("LEFT JOIN blocked d ON d.contact_id = c.id")
         cases.append("WHEN d.contact_id IS NOT NULL THEN 'dnd'")
     if options.control_percent > 0 and not top_up:
         # Deterministic per plan: the same contacts stay in the control group run after run.
@@ -299,7 +305,6 @@ def _list_sql(
             f"WHEN ((hashtextextended(c.id::text, {p.add(run['plan_id'])}) % 10000 + 10000)"
             f" % 10000) < {p.add(round(options.control_percent * 100))} THEN 'control'"
         )
-    dnd_join = "LEFT JOIN blocked d ON d.contact_id = c.id" if blocked else ""
     if limit is not None:  # a per-run random sample of the eligible contacts
         order = f"hashtextextended(contact_id::text, {p.add(run['id'])}), contact_id"
         rank = f"row_number() OVER (PARTITION BY reason IS NULL ORDER BY {order})"
@@ -316,11 +321,11 @@ def _list_sql(
     batch_size = p.add(options.batch_size)
     first = p.add(first_batch)
     sql = f"""
-WITH src AS {"MATERIALIZED " if blocked else ""}(SELECT contact_id FROM {source_sql} seg),
-{"blocked AS (" + blocked + ")," if blocked else ""}
+WITH src AS (SELECT contact_id FROM {source_sql} seg),
+{"".join(cte + "," for cte in ctes)}
 classified AS (
   SELECT c.id AS contact_id, {address} AS address, CASE {" ".join(cases)} END AS reason
-  FROM src JOIN contact c ON c.id = src.contact_id {dnd_join}
+  FROM src JOIN contact c ON c.id = src.contact_id {" ".join(joins)}
 ),
 ranked AS (
   SELECT contact_id, address, reason, CASE WHEN reason IS NULL THEN {rank} END AS rank
