@@ -29,7 +29,7 @@ from actors.platform_client import (
 
 log = logging.getLogger(__name__)
 
-EXPORT_COLUMNS = "contact_id, external_id, address, status, exclusion_reason"
+EXPORT_COLUMNS = "contact_id, external_id, address, status, exclusion_reason, top_up"
 WEBHOOK_TIMEOUT = 10.0
 
 
@@ -108,7 +108,7 @@ async def _export(run_id: int, position: int, data_dir: Path) -> dict[str, Any]:
     partial = path.with_suffix(".csv.part")
     query = (
         f"SELECT {EXPORT_COLUMNS} FROM (SELECT r.contact_id, c.external_id, r.address,"
-        " r.status, r.exclusion_reason FROM recipient r"
+        " r.status, r.exclusion_reason, r.top_up::text AS top_up FROM recipient r"
         " LEFT JOIN contact c ON c.id = r.contact_id"
         " WHERE r.run_id = $1 ORDER BY r.contact_id) list"
     )

@@ -366,6 +366,7 @@ async def test_export_and_webhook_consumers_run_once(world: World, tmp_path) -> 
     assert len(rows) == 15
     assert {r["status"] for r in rows} == {"pending", "excluded"}
     assert sum(r["exclusion_reason"] == "no_consent" for r in rows) == 3
+    assert {r["top_up"] for r in rows} == {"false"}
     assert [r["fields"] for r in received] == [{"campaign": "spring"}] * 2  # one retry
     assert received[-1]["run_id"] == run_id and received[-1]["funnel"]["no_consent"] == 3
     consumers = await fetch(
