@@ -7,11 +7,20 @@ from datetime import datetime
 from tortoise.expressions import Q
 
 from models import AuditEntry
+from permissions.errors import BadArgument
 from permissions.principal import Principal
 from permissions.rules import visible_database_ids
 from resolvers.paging import Page, SortKey, keyset_page
 
 NEWEST_FIRST = [SortKey("id", descending=True)]
+
+
+def _fitting(argument: str, value: str | None, column: str) -> str | None:
+    """The filter value; BAD_USER_INPUT if it is longer than the column could hold."""
+    limit = AuditEntry._meta.fields_map[column].max_length
+    if value is not None and len(value) > limit:
+        raise BadArgument(f"{argument} has at most {limit} characters.")
+    return value
 
 
 def visible_entries_q(principal: Principal) -> Q:
@@ -39,6 +48,9 @@ async def list_audit_entries(
 ) -> Page[AuditEntry]:
     """A page of entries matching the filter, newest first. `subject` is an object's
     (object_type, primary key), combined with the other conditions."""
+    object_type = _fitting("objectType", object_type, "object_type")
+    object_id = _fitting("objectId", object_id, "object_id")
+    action = _fitting("action", action, "action")
     query = AuditEntry.filter(visible_entries_q(principal))
     if object_type:
         query = query.filter(object_type=object_type)

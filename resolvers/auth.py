@@ -39,8 +39,15 @@ class IssuedToken:
     expires_at: datetime
 
 
+MAX_USERNAME = User._meta.fields_map["username"].max_length
+
+
 async def login(ctx: RequestContext, username: str, password: str) -> auth.LoginResult:
     """Check credentials and issue a token (see permissions.auth.login)."""
+    if len(username.strip()) > MAX_USERNAME:  # no user can have it: refused like a wrong one
+        return auth.LoginResult(
+            error=InputError((), auth.INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+        )
     return await auth.login(ctx.settings, username, password, request_id=ctx.request_id)
 
 

@@ -7,17 +7,26 @@ from permissions.errors import Forbidden, InputError, InvalidInput, NotFound
 from permissions.principal import Principal, profile_permissions
 from permissions.rules import can_grant_permissions, can_see_database
 
+MAX_PROFILE_NAME = Profile._meta.fields_map["name"].max_length
+
 
 async def grantable_profile(principal: Principal, name: str, path: tuple[str, ...]) -> Profile:
     """The profile called `name`, if the principal may hand it out.
 
     Unknown name: InvalidInput. A profile with permissions the principal lacks: Forbidden.
     """
-    profile = await Profile.get_or_none(name=name)
+    profile = await profile_named(name)
     if profile is None:
         raise InvalidInput([InputError(path, f"Unknown profile {name!r}.", "NOT_FOUND")])
     check_grantable(principal, profile)
     return profile
+
+
+async def profile_named(name: str) -> Profile | None:
+    """The profile called `name`, or None (also for a name longer than any profile's)."""
+    if len(name) > MAX_PROFILE_NAME:
+        return None
+    return await Profile.get_or_none(name=name)
 
 
 def check_grantable(principal: Principal, profile: Profile) -> None:

@@ -9,17 +9,21 @@ from models import Profile, User
 from permissions import auth, bootstrap
 from permissions.audit import record_audit
 from permissions.errors import InputError, InvalidInput, NotFound
-from permissions.passwords import hash_password, password_problems
+from permissions.passwords import hash_password, password_problems, username_problems
 from permissions.principal import Principal
 from resolvers.context import RequestContext
 from resolvers.grants import (
+    MAX_PROFILE_NAME,
     check_grantable,
     check_manageable,
     grantable_profile,
+    profile_named,
     visible_databases,
 )
 from resolvers.outcome import with_outcome
 from resolvers.paging import Page, SortKey, keyset_page
+
+MAX_USERNAME = User._meta.fields_map["username"].max_length
 
 
 async def list_users(
@@ -71,7 +75,8 @@ async def create_user(
     email: str | None,
 ) -> User:
     """Create a user; the caller may grant only its own permissions and visible databases."""
-    profile_row = await Profile.get_or_none(name=profile)
+    _refuse_oversized(username, password, profile, display_name, email)
+    profile_row = await profile_named(profile)
     if profile_row is not None:  # an unknown name is reported by create_user with the rest
         check_grantable(principal, profile_row)
     databases = await visible_databases(principal, database_ids)
@@ -85,6 +90,21 @@ async def create_user(
         principal=principal,
         request_id=ctx.request_id,
     )
+
+
+def _refuse_oversized(
+    username: str, password: str, profile: str, display_name: str, email: str | None
+) -> None:
+    """Names longer than their columns cannot be looked up: report them (and the other
+    mistakes) before anything asks the database."""
+    errors = []
+    if len(username.strip()) > MAX_USERNAME:
+        errors += username_problems(username.strip())
+    if len(profile) > MAX_PROFILE_NAME:
+        errors.append(InputError(("profile",), "Unknown profile.", "NOT_FOUND"))
+    if errors:
+        errors += password_problems(password) + bootstrap.details_problems(display_name, email)
+        raise InvalidInput(errors)
 
 
 async def _manageable_user(principal: Principal, user_id: int) -> User:

@@ -148,3 +148,15 @@ async def test_api_keys_page_newest_first(gql, accounts) -> None:
     after = connection["pageInfo"]["endCursor"]
     second = await gql.execute(query, {"after": after}, token=accounts.token["ADMIN"])
     assert [n["id"] for n in nodes(first) + nodes(second)] == expected
+
+
+async def test_oversized_profile_name_is_an_input_mistake(gql, accounts) -> None:
+    result = await gql.execute(
+        CREATE,
+        {"input": {"name": "k", "profile": "y" * 1000, "databaseIds": []}},
+        token=accounts.token["ADMIN"],
+    )
+    assert "errors" not in result, result
+    assert result["data"]["createApiKey"]["userErrors"] == [
+        {"path": ["profile"], "code": "NOT_FOUND"}
+    ]

@@ -257,3 +257,14 @@ async def test_history_of_one_object_by_its_global_id(gql, accounts) -> None:
         token=accounts.token["ADMIN"],
     )
     assert setting["data"]["auditEntries"]["edges"] == [{"node": {"subjectId": None}}]
+
+
+async def test_oversized_filter_values_are_bad_user_input(gql, accounts) -> None:
+    for field in ("objectType", "objectId", "action"):
+        result = await gql.execute(
+            "query($f: AuditFilter) { auditEntries(filter: $f) { totalCount } }",
+            {"f": {field: "y" * 1000}},
+            token=accounts.token["ADMIN"],
+        )
+        assert [e["extensions"]["code"] for e in result["errors"]] == ["BAD_USER_INPUT"]
+        assert result["errors"][0]["message"] == f"{field} has at most 64 characters."

@@ -294,3 +294,11 @@ async def test_reactivation_does_not_revive_old_tokens(gql, accounts) -> None:
         assert result["data"]["updateUser"]["user"]["isActive"] is active
     assert codes(await gql.execute(ME, token=accounts.token["GUEST"])) == ["UNAUTHENTICATED"]
     assert (await gql.login("guest"))["token"]
+
+
+async def test_oversized_username_is_refused_like_a_wrong_one(gql, accounts) -> None:
+    payload = await gql.login("y" * 1000)
+    assert payload["token"] is None
+    assert payload["userErrors"] == [
+        {"path": [], "message": INVALID_CREDENTIALS, "code": "INVALID_CREDENTIALS"}
+    ]

@@ -333,3 +333,28 @@ async def test_user_connection_filters_and_default_page(gql, accounts) -> None:
     assert found["data"]["users"]["totalCount"] == 10
     node = found["data"]["users"]["edges"][0]["node"]
     assert node["id"] == gid("User", (await User.get(username="many10")).id)
+
+
+async def test_oversized_names_are_input_mistakes_not_crashes(gql, accounts, caplog) -> None:
+    long = "y" * 1000
+    result = await gql.execute(
+        CREATE,
+        {"input": {"username": long, "password": "short", "profile": long}},
+        token=accounts.token["ADMIN"],
+    )
+    assert "errors" not in result, result
+    got = {(tuple(e["path"]), e["code"]) for e in result["data"]["createUser"]["userErrors"]}
+    assert got == {
+        (("username",), "INVALID_USERNAME"),
+        (("profile",), "NOT_FOUND"),
+        (("password",), "PASSWORD_TOO_SHORT"),
+    }
+    updated = await gql.execute(
+        UPDATE,
+        {"id": gid("User", accounts.users["GUEST"].id), "input": {"profile": long}},
+        token=accounts.token["ADMIN"],
+    )
+    assert updated["data"]["updateUser"]["userErrors"] == [
+        {"path": ["profile"], "code": "NOT_FOUND"}
+    ]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
