@@ -13,20 +13,28 @@ Every function raises `PlanError(code, message, path)` on a rule it refuses, cha
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from actors.broker import setup_broker
 from actors.dnd import InvalidDndRules, parse_rules
 from actors.plan_options import InvalidPlan, delivery_consumer, parse_consumers, parse_options
 from actors.schedule import InvalidSchedule, next_occurrence, parse_schedule
+from actors.tick import enqueue_runs, insert_run
 from models import DndPolicy, Plan, Segment
 from models.catalog import ContactDatabase
 
+log = logging.getLogger(__name__)
+
 EDITABLE = ("draft", "active", "paused")  # a recurrence master is edited in place
+RUNNABLE_NOW = ("ready", "active", "paused")  # saved and checked (mark_ready), not over
 OPEN_RUN_STATES = ("pending", "evaluating", "delivering", "paused")
 MAX_TEST_ADDRESSES = 20
 
@@ -283,6 +291,17 @@ async def resume_run(run_id: int) -> str:
 
 async def run_progress(run_id: int) -> RunProgress:
     """The run's state, funnel and delivery progress, from its batches (cheap at any size)."""
+    found = await runs_progress([run_id])
+    if run_id not in found:
+        raise PlanError("not_found", f"no run {run_id}")
+    return found[run_id]
+
+
+async def runs_progress(run_ids: Iterable[int]) -> dict[int, RunProgress]:
+    """The progress of several runs in one statement (runs that do not exist are left out)."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
     rows = await connections.get("default").execute_query_dict(
         "SELECT r.id, r.state, r.trigger, r.funnel, r.error,"
         " coalesce(sum(b.size), 0) AS to_send,"
@@ -292,12 +311,13 @@ async def run_progress(run_id: int) -> RunProgress:
         " count(b.id) AS batches,"
         " count(b.id) FILTER (WHERE b.status IN ('sent', 'failed')) AS batches_done"
         " FROM plan_run r LEFT JOIN delivery_batch b ON b.run_id = r.id"
-        " WHERE r.id = $1 GROUP BY r.id",
-        [run_id],
+        " WHERE r.id = ANY($1::bigint[]) GROUP BY r.id",
+        [ids],
     )
-    if not rows:
-        raise PlanError("not_found", f"no run {run_id}")
-    row = rows[0]
+    return {row["id"]: _progress(row) for row in rows}
+
+
+def _progress(row: dict[str, Any]) -> RunProgress:
     funnel = json.loads(row["funnel"]) if isinstance(row["funnel"], str) else row["funnel"]
     return RunProgress(
         run_id=row["id"],
@@ -312,6 +332,70 @@ async def run_progress(run_id: int) -> RunProgress:
         batches_done=row["batches_done"],
         error=row["error"],
     )
+
+
+async def create_manual_run(plan_id: int) -> int:
+    """The run of a "run now" (trigger `manual`, scheduled for now); returns its id.
+
+    Only a saved plan that is not over may run now: READY (a one shot runs now instead of at
+    its time, so the plan is archived as after its scheduled run), ACTIVE or PAUSED (an extra
+    run; the schedule and its count of runs are unchanged). Not a DRAFT (not checked yet),
+    ARCHIVED (it ran: reopen it) or ERROR plan, nor one with a run still in progress (two
+    lists of the same plan at once would compete for the same contacts). The plan's row is
+    locked, so two concurrent calls make one run. Call it in a transaction, and `enqueue_run`
+    after the commit (`run_now` does both).
+    """
+    async with in_transaction() as tx:
+        rows = await tx.execute_query_dict(
+            "SELECT state FROM plan WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", [plan_id]
+        )
+        if not rows:
+            raise PlanError("not_found", f"no plan {plan_id}")
+        state = rows[0]["state"]
+        if state not in RUNNABLE_NOW:
+            raise PlanError("invalid_state", _NOT_RUNNABLE.get(state, f"a {state} plan cannot run"))
+        if await _open_runs(plan_id, tx):
+            raise PlanError("running", "the plan has a run in progress; wait or cancel it first")
+        run_id = await insert_run(tx, plan_id, "manual", None)
+        if run_id is None:  # the same instant as another run of the plan: practically never
+            raise PlanError("conflict", "the plan was started at this very moment; retry")
+        if state == "ready":
+            await tx.execute_query(
+                "UPDATE plan SET state = 'archived', next_run_at = NULL, version = version + 1,"
+                " updated_at = now() WHERE id = $1",
+                [plan_id],
+            )
+    return run_id
+
+
+_NOT_RUNNABLE = {
+    "draft": "a draft plan cannot run; make it ready first",
+    "archived": "an archived plan already ran; reopen it to run it again",
+    "error": "a plan in error cannot run; reopen it and fix it first",
+}
+
+
+async def enqueue_run(run_id: int, redis_url: str | None = None) -> None:
+    """Enqueue `run_plan` for a committed run (on the broker of `redis_url` if given).
+
+    Best effort: if the broker cannot be reached the run stays `pending` in the database and
+    the scheduler tick picks it up as a lost run.
+    """
+    try:
+        if redis_url:
+            setup_broker(redis_url)
+        await enqueue_runs([run_id])
+    except Exception:  # the database is the truth: the tick recovers the run
+        log.warning(
+            "run %s not enqueued; the scheduler tick will pick it up", run_id, exc_info=True
+        )
+
+
+async def run_now(plan_id: int, redis_url: str | None = None) -> int:
+    """Run a plan now (`create_manual_run`, committed, then enqueued); returns the run's id."""
+    run_id = await create_manual_run(plan_id)
+    await enqueue_run(run_id, redis_url)
+    return run_id
 
 
 async def start_test_send(plan_id: int, addresses: list[str]) -> int:
@@ -380,8 +464,8 @@ async def _transition(plan: Plan, state: str, *, next_run_at: datetime | None) -
         raise PlanError("conflict", "the plan was changed by someone else; reload it", "version")
 
 
-async def _open_runs(plan_id: int) -> int:
-    rows = await connections.get("default").execute_query_dict(
+async def _open_runs(plan_id: int, conn: BaseDBAsyncClient | None = None) -> int:
+    rows = await (conn or connections.get("default")).execute_query_dict(
         "SELECT count(*) AS n FROM plan_run WHERE plan_id = $1 AND state = ANY($2::varchar[])",
         [plan_id, list(OPEN_RUN_STATES)],
     )

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from datetime import datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from actors.deliver import enqueue_pending_batches
@@ -56,21 +57,37 @@ async def claim_due_runs(now: datetime | None = None, limit: int = CLAIM_LIMIT) 
         clock = now or (await tx.execute_query_dict("SELECT now() AS now"))[0]["now"]
         plans = await tx.execute_query_dict(_CLAIM_SQL, [clock, limit])
         for plan in plans:
-            rows = await tx.execute_query_dict(
-                "INSERT INTO plan_run (plan_id, trigger, scheduled_for, as_of, state, funnel,"
-                " created_at, heartbeat_at) VALUES ($1, 'schedule', $2, $2, 'pending', '{}',"
-                " now(), now()) ON CONFLICT (plan_id, scheduled_for) DO NOTHING RETURNING id",
-                [plan["id"], plan["next_run_at"]],
-            )
-            created.extend(row["id"] for row in rows)
+            run_id = await insert_run(tx, plan["id"], "schedule", plan["next_run_at"])
+            created.extend([run_id] if run_id is not None else [])
             following = _next_run(plan["schedule"], plan["next_run_at"], plan["id"])
             await tx.execute_query(
                 "UPDATE plan SET next_run_at = $2, runs_done = runs_done + $3,"
                 " state = CASE WHEN $2::timestamptz IS NULL THEN 'archived' ELSE state END,"
                 " updated_at = now() WHERE id = $1",
-                [plan["id"], following, len(rows)],
+                [plan["id"], following, int(run_id is not None)],
             )
     return created
+
+
+async def insert_run(
+    tx: BaseDBAsyncClient, plan_id: int, trigger: str, scheduled_for: datetime | None
+) -> int | None:
+    """Insert a `pending` run of a plan (as-of = scheduled time; `None`: the statement's own
+    clock); None if the plan already has a run at that time (unique per plan and time)."""
+    rows = await tx.execute_query_dict(
+        "INSERT INTO plan_run (plan_id, trigger, scheduled_for, as_of, state, funnel,"
+        " created_at, heartbeat_at) SELECT $1, $2, t, t, 'pending', '{}', now(), now()"
+        " FROM (SELECT coalesce($3::timestamptz, clock_timestamp()) AS t) s"
+        " ON CONFLICT (plan_id, scheduled_for) DO NOTHING RETURNING id",
+        [plan_id, trigger, scheduled_for],
+    )
+    return rows[0]["id"] if rows else None
+
+
+async def enqueue_runs(run_ids: list[int]) -> None:
+    """Send `run_plan` for each run (the broker's client blocks: off the event loop)."""
+    if run_ids:
+        await asyncio.to_thread(lambda: [run_plan.send(run_id) for run_id in run_ids])
 
 
 def _next_run(schedule: object, after: datetime, plan_id: int) -> datetime | None:
@@ -144,8 +161,7 @@ async def schedule_once(stale_seconds: float = STALE_SECONDS) -> dict[str, list[
     stalled = await stalled_deliveries(stale_seconds)
     waiting = await waiting_consumers(stale_seconds)
     run_ids = started + lost + waiting
-    if run_ids:
-        await asyncio.to_thread(lambda: [run_plan.send(run_id) for run_id in run_ids])
+    await enqueue_runs(run_ids)
     for run_id in stalled:
         await enqueue_pending_batches(run_id)
     if started or lost or stalled or waiting:

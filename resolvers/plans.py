@@ -23,7 +23,7 @@ from permissions.errors import BadArgument, Forbidden, InputError, InvalidInput,
 from permissions.names import Perm
 from permissions.principal import Principal
 from permissions.rules import can_edit, can_see_database, database_q, may, owns
-from resolvers.context import RequestContext, parse_id
+from resolvers.context import RequestContext
 from resolvers.outcome import Outcome, with_outcome
 from resolvers.paging import Page, SortKey, keyset_page
 
@@ -212,7 +212,7 @@ async def list_plans(
     states: list[str] | None,
     name_contains: str | None,
     segment_id: int | None,
-    author_id: object | None,
+    author_id: int | None,
     order: tuple[str, bool] | None,
     first: int | None,
     after: str | None,
@@ -228,7 +228,7 @@ async def list_plans(
     if segment_id is not None:
         rows = rows.filter(segment_id=segment_id)
     if author_id is not None:
-        rows = rows.filter(author_id=parse_id(author_id, "User"))
+        rows = rows.filter(author_id=author_id)
     sort_field, descending = order or ("created_at", True)
     return await keyset_page(rows, [SortKey(sort_field, descending)], first=first, after=after)
 
@@ -245,9 +245,14 @@ async def runs_page(
     )
 
 
-async def progress_of(run_id: int) -> RunProgress:
-    """The run's progress now."""
-    return await engine.run_progress(run_id)
+async def load_progress(ctx: RequestContext, run_id: int) -> RunProgress | None:
+    """The run's progress now (batched per request: one statement for a page of runs)."""
+
+    async def load(ids: list[int]) -> list[RunProgress | None]:
+        found = await engine.runs_progress(ids)
+        return [found.get(i) for i in ids]
+
+    return await ctx.loader("run_progress", load).load(run_id)
 
 
 async def watch_progress(principal: Principal, run_id: int) -> AsyncIterator[RunProgress]:
@@ -572,4 +577,19 @@ async def test_send(
         await _audit(
             ctx, principal, "test_send", plan, after={"run_id": run_id, "addresses": addresses}
         )
+    return await PlanRun.get(id=run_id)
+
+
+@with_outcome
+async def run_now(ctx: RequestContext, principal: Principal, plan_id: int) -> PlanRun:
+    """A manual run of a plan the caller may run, enqueued once the run row is committed."""
+    plan = await get_plan(principal, plan_id)
+    if not _may_run(principal, plan):
+        raise Forbidden("You may not run this plan.")
+    async with in_transaction():
+        run_id = await _engine(engine.create_manual_run(plan.id))
+        await _audit(
+            ctx, principal, "run_now", plan, before={"state": plan.state}, after={"run_id": run_id}
+        )
+    await engine.enqueue_run(run_id, ctx.settings.redis_url)
     return await PlanRun.get(id=run_id)

@@ -265,8 +265,9 @@ class PlanRun(Node):
     @strawberry.field(
         description="Delivery progress, read now.", extensions=requires(Perm.PLAN_READ)
     )
-    async def progress(self) -> RunProgress | None:
-        return RunProgress.from_progress(await resolve.progress_of(self.row.id))
+    async def progress(self, info: Info) -> RunProgress | None:
+        found = await resolve.load_progress(info.context, self.row.id)
+        return RunProgress.from_progress(found) if found else None
 
     @strawberry.field(
         description="The run's report: funnel, delivery results and feedback (null without "
@@ -513,7 +514,7 @@ class PlanFilter:
         default=None, description="Name contains this (case-insensitive)."
     )
     segment_id: GlobalID | None = strawberry.field(default=None, description="On this segment.")
-    author_id: strawberry.ID | None = strawberry.field(default=None, description="By this user.")
+    author_id: GlobalID | None = strawberry.field(default=None, description="Created by this User.")
 
 
 @strawberry.input(description="Order of the plan list.")
@@ -600,7 +601,7 @@ class PlansQuery:
             states=[s.value for s in f.states] if f.states else None,
             name_contains=f.name_contains,
             segment_id=_pk(f.segment_id, "Segment"),
-            author_id=f.author_id,
+            author_id=_pk(f.author_id, "User"),
             order=(order_by.field.value, order_by.descending) if order_by else None,
             first=first,
             after=after,
@@ -800,6 +801,22 @@ class PlansMutation:
             await resolve.control_run(
                 info.context, principal_of(info), node_pk(id, "PlanRun"), "resume"
             )
+        )
+
+    @strawberry.mutation(
+        description="Run a plan now (a MANUAL run, scheduled for this moment), without "
+        "waiting for its time. Allowed on a READY plan (a one shot: it runs now instead of at "
+        "its time, and is ARCHIVED as after its scheduled run) and on an ACTIVE or PAUSED "
+        "recurrence (an extra run; the schedule and its run count do not change). A DRAFT "
+        "(make it ready first), ARCHIVED (reopen it) or ERROR plan, or one with a run still in "
+        "progress, gives INVALID_STATE or RUNNING in userErrors. Follow the run with "
+        "`planRun(id) { progress }` or the `runProgress` subscription. Requires plan.run and "
+        "authorship (or manage_others).",
+        extensions=requires(Perm.PLAN_RUN),
+    )
+    async def run_plan_now(self, info: Info, id: IdArg) -> PlanRunPayload | None:
+        return _run_payload(
+            await resolve.run_now(info.context, principal_of(info), node_pk(id, "Plan"))
         )
 
     @strawberry.mutation(

@@ -14,7 +14,7 @@ PLANS = """{ plans(first: 100) { totalCount edges { node {
 
 RUNS = """query($id: ID!) { plan(id: $id) { runs(first: 100) { totalCount edges { node {
   id state trigger scheduledFor funnel { recipients } timings { startedAt } plan { name }
-  consumers { status }
+  consumers { status } progress { state toSend sent batches finished }
 } } } } }"""
 
 
@@ -62,4 +62,7 @@ async def test_run_list_statements_do_not_grow_with_the_runs(gql, accounts):
     with count_statements() as many:
         result = await gql.execute(RUNS, {"id": gid("Plan", plan.id)}, token=token)
     assert result["data"]["plan"]["runs"]["totalCount"] == 31
+    progress = [e["node"]["progress"] for e in result["data"]["plan"]["runs"]["edges"]]
+    assert len(progress) == 31 and all(p["state"] == "COMPLETED" for p in progress)
+    assert sum("delivery_batch" in s for s in many.statements) == 1  # one progress statement
     assert many.count == one.count, many.statements
