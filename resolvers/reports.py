@@ -164,7 +164,7 @@ SELECT rc.run_id, rc.position, rc.kind, rc.channel, rc.platform_delivery_id, rc.
 """
 
 # Feedback events carry the run id and the platform's delivery id in their properties; the
-# (event type, time) index bounds the scan to the feedback types since the run was created.
+# partial index event_feedback_run (0005_api) finds one run's feedback directly.
 _FEEDBACK = """
 SELECT r.id AS run_id, f.delivery_id, f.kind, f.total, f.contacts
   FROM plan_run r
@@ -175,8 +175,7 @@ SELECT r.id AS run_id, f.delivery_id, f.kind, f.total, f.contacts
          FROM catalog_event_type et
          JOIN event e ON e.event_type_id = et.id
         WHERE et.database_id = p.database_id AND et.key = ANY($2::text[])
-          AND e.occurred_at >= r.created_at
-          AND e.properties @> jsonb_build_object('run_id', r.id)
+          AND e.properties ? 'run_id' AND e.properties->>'run_id' = r.id::text
         GROUP BY 1, 2) f
  WHERE r.id = ANY($1::bigint[])
 """
