@@ -34,7 +34,7 @@ def csv_rows(body: bytes) -> list[dict[str, str]]:
 
 async def test_reports_csv_has_one_row_per_consumer_with_the_counts(gql, accounts):
     shop = await build_shop(accounts)
-    result = await download_url(gql, accounts.token["POWERUSER"], [shop.run_id, shop.old_run_id])
+    result = await download_url(gql, accounts.token["ADMIN"], [shop.run_id, shop.old_run_id])
     assert "errors" not in result, result
     link = result["data"]["reportDownload"]
     response = await gql.http.get(link["url"])
@@ -119,19 +119,32 @@ async def exporter_database(shop):
     return await ContactDatabase.get(id=shop.database_id)
 
 
+async def reporter(accounts, shop) -> User:
+    """A user whose custom profile may read and download reports, granted the shop's database."""
+    profile = await Profile.create(name="reporter", permissions=["report.read", "report.download"])
+    user = await accounts.make_user("reporter", "GUEST", [])
+    user.profile = profile
+    await user.save()
+    await user.databases.add(await exporter_database(shop))
+    return user
+
+
 async def test_download_needs_report_download_and_contact_download(gql, accounts):
     shop = await build_shop(accounts)
-    user = await download_url(gql, accounts.token["USER"], [shop.run_id])
-    assert user["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    power = await download_url(gql, accounts.token["POWERUSER"], [shop.run_id], "CSV", "RECIPIENTS")
-    assert power["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    other = await download_url(gql, accounts.token["POWERUSER"], [shop.other_run_id])
+    for profile in ("POWERUSER", "USER", "GUEST"):  # downloads are admin-only by default
+        denied = await download_url(gql, accounts.token[profile], [shop.run_id])
+        assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN", profile
+    token = accounts.token_for(await reporter(accounts, shop))
+    assert "errors" not in await download_url(gql, token, [shop.run_id])
+    recipients = await download_url(gql, token, [shop.run_id], "CSV", "RECIPIENTS")
+    assert recipients["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    other = await download_url(gql, token, [shop.other_run_id])
     assert other["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
 async def test_forged_expired_and_outgrown_links_are_refused(gql, accounts, app_settings):
     shop = await build_shop(accounts)
-    power = accounts.users["POWERUSER"]
+    power = await reporter(accounts, shop)
     principal = (await load_user(power.id)).principal
     data = {"runs": [shop.run_id], "format": "csv", "content": "summary"}
     secret = app_settings.secret_key
@@ -156,7 +169,7 @@ async def test_forged_expired_and_outgrown_links_are_refused(gql, accounts, app_
     assert await status(good) == 403
     # tokens invalidated (log out everywhere): the link dies with them
     await User.filter(id=power.id).update(
-        profile_id=(await Profile.get(name="POWERUSER")).id, token_version=power.token_version + 1
+        profile_id=(await Profile.get(name="reporter")).id, token_version=power.token_version + 1
     )
     assert await status(good) == 403
 
