@@ -37,13 +37,17 @@ async def explain_contact(
         f"SELECT {', '.join(['c.id', *columns])} FROM {compiled.explain_from}"
         f" WHERE c.database_id = $1 AND c.id = ${n + 1}::bigint"
     )
+    # The explain form of the statement lets `contact_id` reach every per-contact set.
+    member_sql, member_params = compiled.sql, compiled.params
+    if compiled.explain_sql:
+        member_sql, member_params = compiled.explain_sql, compiled.explain_params
     member = (
-        f"SELECT EXISTS (SELECT 1 FROM ({compiled.sql}) m"
-        f" WHERE m.contact_id = ${len(compiled.params) + 1}::bigint)"
+        f"SELECT EXISTS (SELECT 1 FROM ({member_sql}) m"
+        f" WHERE m.contact_id = ${len(member_params) + 1}::bigint)"
     )
     async with connection(conn) as c:
         row = await c.fetchrow(truths, *compiled.explain_params, contact_id)
-        is_member = await c.fetchval(member, *compiled.params, contact_id)
+        is_member = await c.fetchval(member, *member_params, contact_id)
     if row is None:
         return None
     nodes = [
