@@ -11,13 +11,11 @@ from strawberry.dataloader import DataLoader
 from tortoise import connections
 
 from models import ContactDatabase, Profile, User
-from permissions.errors import BadArgument, NotFound
+from permissions.errors import NotFound
 from permissions.principal import Principal
 
 if TYPE_CHECKING:
     from contactplan.settings import Settings
-
-MAX_PAGE = 500
 
 
 async def _profiles_by_id(ids: list[int]) -> list[Profile | None]:
@@ -85,6 +83,7 @@ class RequestContext:
     response: Any = None
     loaders: Loaders = field(default_factory=Loaders)
     _named_loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+    memo: dict[Any, Any] = field(default_factory=dict)  # per-request answers of schema helpers
 
     def loader(self, name: str, load_fn: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader:
         """This request's DataLoader called `name`, made from `load_fn` on first use.
@@ -104,12 +103,3 @@ def parse_id(value: object, what: str) -> int:
     if not text.isdigit() or len(text) > 18:
         raise NotFound(what, value)
     return int(text)
-
-
-def page_bounds(first: int, offset: int = 0) -> tuple[int, int]:
-    """Validate paging arguments."""
-    if not 1 <= first <= MAX_PAGE:
-        raise BadArgument(f"first must be between 1 and {MAX_PAGE}.")
-    if offset < 0:
-        raise BadArgument("offset must not be negative.")
-    return first, offset

@@ -16,8 +16,9 @@ from models import SavedRule
 from permissions.audit import record_audit
 from permissions.errors import Forbidden, InputError, InvalidInput, NotFound
 from permissions.principal import Principal
-from permissions.rules import can_edit, can_see_database, database_q
+from permissions.rules import can_edit, database_q
 from resolvers.context import RequestContext
+from resolvers.databases import get_database
 from resolvers.outcome import Outcome, with_outcome
 from resolvers.paging import Page, SortKey, keyset_page
 from resolvers.segments import compile_segment, error_path
@@ -44,8 +45,7 @@ async def list_rules(
     after: str | None,
 ) -> Page[SavedRule]:
     """A page of a database's saved rules the caller may see, by name."""
-    if not can_see_database(principal, database_id):
-        raise NotFound("Database", database_id)
+    await get_database(principal, database_id)  # NOT_FOUND: absent or not visible
     query = visible_rules(principal).filter(database_id=database_id)
     if kind is not None:
         query = query.filter(kind=kind)
@@ -106,8 +106,7 @@ async def create_rule(
     field: str,
 ) -> SavedRule:
     """Save a rule as a preset or a favourite of the caller."""
-    if not can_see_database(principal, database_id):
-        raise NotFound("Database", database_id)
+    await get_database(principal, database_id)  # NOT_FOUND: absent or not visible
     errors = await _check(ctx, name, rule, field, database_id)
     if rule is None:
         errors.append(InputError(("rule",), "A rule is required.", "REQUIRED"))

@@ -22,8 +22,9 @@ from models import Contact, Plan, Segment, SegmentCountSnapshot
 from permissions.audit import record_audit
 from permissions.errors import BadArgument, Forbidden, InputError, InvalidInput, NotFound
 from permissions.principal import Principal
-from permissions.rules import can_edit, can_see_database, database_predicate, database_q
+from permissions.rules import can_edit, database_predicate, database_q
 from resolvers.context import RequestContext
+from resolvers.databases import get_database
 from resolvers.outcome import Outcome, with_outcome
 from resolvers.paging import Page, SortKey, decode_cursor, encode_cursor, keyset_page, page_size
 from segmentation import (
@@ -96,8 +97,7 @@ async def list_segments(
     after: str | None,
 ) -> Page[Segment]:
     """A keyset page of a database's segments, filtered and sorted."""
-    if not can_see_database(principal, database_id):
-        raise NotFound("Database", database_id)
+    await get_database(principal, database_id)  # NOT_FOUND: absent or not visible
     query = visible_segments(principal).filter(database_id=database_id)
     if where.name_contains:
         query = query.filter(name__icontains=where.name_contains)
@@ -303,8 +303,7 @@ async def count_unsaved(
 ) -> Outcome[int]:
     """Live count of a definition being edited (as segment `segment_id`, for the cycle
     check), or its mistakes."""
-    if not can_see_database(principal, database_id):
-        raise NotFound("Database", database_id)
+    await get_database(principal, database_id)  # NOT_FOUND: absent or not visible
     try:
         compiled = await compile_segment(ctx, data, database_id, as_of, segment_id=segment_id)
     except InvalidSegment as exc:
@@ -415,8 +414,7 @@ async def create_segment(
     ctx: RequestContext, principal: Principal, database_id: int, fields: SegmentFields
 ) -> Segment:
     """A new segment authored by the caller."""
-    if not can_see_database(principal, database_id):
-        raise NotFound("Database", database_id)
+    await get_database(principal, database_id)  # NOT_FOUND: absent or not visible
     errors = _check_fields(fields, creating=True)
     if fields.definition is not None:
         errors += await check_definition_input(

@@ -97,25 +97,51 @@ class User(Node):
     id: NodeID[int]
     username: str = strawberry.field(description="Login name, unique.")
     display_name: str = strawberry.field(description="Name shown to people.")
-    email: str | None = strawberry.field(description="E-mail address, if known.")
     is_active: bool = strawberry.field(description="False once deactivated: cannot log in.")
     created_at: datetime = strawberry.field(description="When the user was created.")
-    last_login_at: datetime | None = strawberry.field(description="Last successful login.")
     profile_id: strawberry.Private[int]
+    email_address: strawberry.Private[str | None]
+    login_at: strawberry.Private[datetime | None]
+    is_caller: strawberry.Private[bool] = False  # login: the caller is this user
 
     @classmethod
-    def from_model(cls, row: UserRow) -> User:
-        """The GraphQL form of a User row."""
+    def from_model(cls, row: UserRow, *, is_caller: bool = False) -> User:
+        """The GraphQL form of a User row (`is_caller`: the request's user, e.g. at login)."""
         return cls(
             id=row.id,
             username=row.username,
             display_name=row.display_name,
-            email=row.email,
             is_active=row.is_active,
             created_at=row.created_at,
-            last_login_at=row.last_login_at,
             profile_id=row.profile_id,  # type: ignore[attr-defined]
+            email_address=row.email,
+            login_at=row.last_login_at,
+            is_caller=is_caller,
         )
+
+    def _personal(self, info: Info) -> bool:
+        """Staff personal data is shown to the user itself and to holders of user.manage."""
+        principal = info.context.principal
+        if self.is_caller:
+            return True
+        if principal is None:
+            return False
+        own = principal.is_user and principal.user_id == self.id
+        return own or may(principal, Perm.USER_MANAGE)
+
+    @strawberry.field(
+        description="E-mail address, if known. Personal data: null unless the caller is this "
+        "user or holds user.manage."
+    )
+    def email(self, info: Info) -> str | None:
+        return self.email_address if self._personal(info) else None
+
+    @strawberry.field(
+        description="Last successful login. Null if never, or unless the caller is this user "
+        "or holds user.manage."
+    )
+    def last_login_at(self, info: Info) -> datetime | None:
+        return self.login_at if self._personal(info) else None
 
     @classmethod
     async def resolve_nodes(
@@ -517,7 +543,7 @@ class AccountsMutation:
         return LoginPayload(
             token=result.token,
             expires_at=result.expires_at,
-            user=_user(result.user),
+            user=User.from_model(result.user, is_caller=True) if result.user else None,
             user_errors=user_errors([result.error] if result.error else []),
         )
 

@@ -14,10 +14,20 @@ Info: TypeAlias = strawberry.Info[RequestContext, None]
 
 @strawberry.type(
     description=(
-        "An expected mistake in a mutation's input. Nothing was changed. "
-        "Codes are stable strings such as INVALID, REQUIRED, DUPLICATE, NOT_FOUND, "
-        "TOO_LONG, INVALID_CREDENTIALS, TOO_MANY_ATTEMPTS, PASSWORD_TOO_SHORT, "
-        "BUILTIN_PROFILE, PROFILE_IN_USE."
+        "An expected mistake in a mutation's input. Nothing was changed. `code` is a stable "
+        "string: INVALID (malformed or out-of-range value), REQUIRED (missing), TOO_LONG, "
+        "DUPLICATE (name taken), NOT_FOUND (a referenced object does not exist or is not "
+        "visible), CONFLICT (stale `version`, or a concurrent change: the payload carries "
+        "the current object), IN_USE (still referenced: segments), PROFILE_IN_USE, "
+        "BUILTIN_PROFILE, RESERVED, INVALID_NAME (profiles), SELF (an admin changing their "
+        "own account), INVALID_CREDENTIALS, TOO_MANY_ATTEMPTS, NOT_A_USER, INVALID_PASSWORD, "
+        "INVALID_USERNAME, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG (login and passwords), "
+        "INVALID_TIMEZONE (databases), INVALID_STATE, NOT_EDITABLE, RUNNING, NO_DELIVERY, "
+        "FORBIDDEN (plans and runs). Segment definitions (paths into the condition tree): "
+        "WRONG_TYPE, UNEXPECTED_KEY, ONE_KIND, INVALID_CHOICE, EMPTY_GROUP, TOO_DEEP, "
+        "TOO_LARGE, UNKNOWN_FIELD, UNKNOWN_EVENT_TYPE, UNKNOWN_PROPERTY, UNKNOWN_OPERATOR, "
+        "OPERATOR_NOT_ALLOWED, INVALID_VALUE, NOT_AGGREGABLE, UNKNOWN_SEGMENT, "
+        "INVALID_SEGMENT, CYCLE (segment references form a cycle). New codes may be added."
     )
 )
 class UserError:
@@ -36,8 +46,3 @@ class UserError:
 def user_errors(errors: list[InputError]) -> list[UserError]:
     """Resolver input errors as GraphQL `userErrors`."""
     return [UserError.from_input_error(e) for e in errors]
-
-
-def gid(value: int | None) -> strawberry.ID | None:
-    """A model id as a GraphQL ID."""
-    return None if value is None else strawberry.ID(str(value))

@@ -95,6 +95,95 @@ VALUE_DESCRIPTION = (
     '{"relative": {"amount": -30, "unit": "day"}}; none for is_null / is_not_null.'
 )
 DATE_DESCRIPTION = 'A date "YYYY-MM-DD" or a relative date {"relative": {...}}.'
+AND_DESCRIPTION = "All of these nodes hold (at least one node)."
+OR_DESCRIPTION = "At least one of these nodes holds (at least one node)."
+NOT_DESCRIPTION = (
+    "Negation: holds for every contact this node does not hold for (a contact whose value is "
+    "null fails a condition, so it passes the condition's negation)."
+)
+SEQUENCE_DESCRIPTION = (
+    "Rules combined strictly left to right, the original flat form: `r1 AND r2 EXCEPT r3` "
+    "is ((r1 AND r2) EXCEPT r3); the first step has no join."
+)
+CONTACT_NODE_DESCRIPTION = (
+    "A demographic rule: conditions on contact fields of the catalog, e.g. "
+    '{conditions: [{field: "country", op: "eq", value: ["IT"]}]} (GraphQL input syntax).'
+)
+EVENT_RULE_DESCRIPTION = (
+    "An event rule: the contact has (or, with have false, has not) events of one type that "
+    "meet the conditions in the window, and every test given (count, aggregate, share) holds. "
+    "Without tests one such event suffices; a contact with no events counts 0."
+)
+EVENT_NODE_DESCRIPTION = (
+    f"{EVENT_RULE_DESCRIPTION} E.g. spent over 500 in the last 90 days: "
+    '{type: "purchase", window: {last: {amount: 90, unit: DAY}}, '
+    'aggregate: {fn: SUM, op: "gt", value: 500}}.'
+)
+CORRELATION_NODE_DESCRIPTION = (
+    "A correlation: the time between one occurrence of two event rules compared with N days, "
+    "e.g. bought within 5 days after first opening an email: first purchase, second "
+    "email_opened (occurrence FIRST), op WITHIN_AFTER, days 5. A contact lacking either "
+    "occurrence does not match."
+)
+SEGMENT_NODE_DESCRIPTION = (
+    "(Not) being a member of another live segment of the same database (a combined "
+    "segment); a reference back to the segment itself, directly or not, is a CYCLE."
+)
+SAMPLE_NODE_DESCRIPTION = (
+    "A deterministic sample of contacts (control groups, A/B splits): a 32-bit hash of "
+    "(contact id, seed) modulo buckets falls in [from, to). E.g. a 10 % control group: "
+    'seed "q4", buckets 100, from 0, to 10; the other 90 %: from 10, to 100.'
+)
+EVENT_TYPE_DESCRIPTION = "Catalog event type key, e.g. purchase, purchase_line, email_opened."
+HAVE_DESCRIPTION = (
+    "true (the default): the contact must have such events; false: must NOT have them "
+    '("have not"), i.e. the whole rule, tests included, is negated.'
+)
+MATCH_DESCRIPTION = "Whether ALL (the default) or ANY of the conditions must hold."
+EVENT_CONDITIONS_DESCRIPTION = (
+    "Conditions on the event's properties; none (the default): every event of the type."
+)
+WINDOW_DESCRIPTION = "When the events count; default: any time."
+COMPARISON_OP_DESCRIPTION = "Comparison operator: eq, neq, gt, gte, lt, lte or between."
+COUNT_DESCRIPTION = (
+    'Test on the number of events meeting the conditions, e.g. {op: "gte", value: 3}; '
+    '{op: "lt", value: 1} also matches contacts with no events.'
+)
+AGGREGATE_DESCRIPTION = (
+    "Test on an aggregate of a numeric property over the events meeting the conditions, "
+    'e.g. {fn: SUM, of: "$value", op: "gt", value: 500}. sum and count of no events '
+    "are 0; min, max and avg of no events never match."
+)
+SHARE_DESCRIPTION = (
+    "Percentage threshold: the events meeting the conditions as a percentage (0-100) of all "
+    "the contact's events of the type in the window, e.g. at least 10 % of order lines are "
+    'shoes: {op: "gte", percent: 10}. Needs conditions; no events never matches.'
+)
+OF_DESCRIPTION = (
+    "The numeric property aggregated; default $value (the event's numeric value, e.g. the "
+    "order amount)."
+)
+DAYS_DESCRIPTION = "N, in days (>= 0), e.g. 5."
+IN_DESCRIPTION = "true (the default): a member of it; false: NOT a member of it."
+SEED_DESCRIPTION = "Seed of the hash: the same seed always gives the same buckets, e.g. q4."
+BUCKETS_DESCRIPTION = "Number of buckets the contacts are hashed into; default 100."
+FROM_DESCRIPTION = "First bucket kept (0-based, included)."
+TO_DESCRIPTION = "Bucket after the last kept (excluded): buckets kept are [from, to)."
+WINDOW_TYPE_DESCRIPTION = (
+    "When events count; exactly one field is set. Days are local calendar days of the "
+    "database's time zone."
+)
+ANYTIME_DESCRIPTION = "true: events of any time (the default window)."
+AFTER_DESCRIPTION = f"From this day's midnight on. {DATE_DESCRIPTION}"
+BEFORE_DESCRIPTION = f"Until this day's midnight (the day excluded). {DATE_DESCRIPTION}"
+BETWEEN_DESCRIPTION = "Between two days, both included."
+LAST_DESCRIPTION = (
+    "In the last N units before the as-of time, e.g. the last 90 days: amount 90, unit DAY."
+)
+METRIC_FN_DESCRIPTION = (
+    "The aggregate, e.g. SUM (SUM and COUNT of nothing are 0; MIN/MAX/AVG of nothing sort last)."
+)
+LIMIT_DESCRIPTION = "How many members are kept at most (ties: lower contact id first)."
 
 
 def _enum(cls: type[Enum], value: Any, default: str) -> Any:
@@ -109,7 +198,7 @@ def _enum(cls: type[Enum], value: Any, default: str) -> Any:
 
 @strawberry.type(description="A condition on a contact field: `field op value`.")
 class ContactCondition:
-    field: str = strawberry.field(description="Catalog field key.")
+    field: str = strawberry.field(description="Catalog field key, e.g. country.")
     op: str = strawberry.field(description=OP_DESCRIPTION)
     value: JSON | None = strawberry.field(description=VALUE_DESCRIPTION)
 
@@ -131,17 +220,17 @@ class DateRange:
 
 @strawberry.type(description="The last N units before the as-of time.")
 class LastPeriod:
-    amount: int = strawberry.field(description="How many units (>= 0).")
-    unit: PeriodUnit = strawberry.field(description="The unit.")
+    amount: int = strawberry.field(description="How many units (>= 0), e.g. 90.")
+    unit: PeriodUnit = strawberry.field(description="The unit (DST-aware; month ends clamp).")
 
 
-@strawberry.type(description="When events count; exactly one field is set.")
+@strawberry.type(description=WINDOW_TYPE_DESCRIPTION)
 class TimeWindow:
-    anytime: bool | None = strawberry.field(description="True: any time.")
-    after: JSON | None = strawberry.field(description=f"From this day on. {DATE_DESCRIPTION}")
-    before: JSON | None = strawberry.field(description=f"Before this day. {DATE_DESCRIPTION}")
-    between: DateRange | None = strawberry.field(description="Between two days, inclusive.")
-    last: LastPeriod | None = strawberry.field(description="In the last N units.")
+    anytime: bool | None = strawberry.field(description=ANYTIME_DESCRIPTION)
+    after: JSON | None = strawberry.field(description=AFTER_DESCRIPTION)
+    before: JSON | None = strawberry.field(description=BEFORE_DESCRIPTION)
+    between: DateRange | None = strawberry.field(description=BETWEEN_DESCRIPTION)
+    last: LastPeriod | None = strawberry.field(description=LAST_DESCRIPTION)
 
     @classmethod
     def from_json(cls, data: Any) -> TimeWindow:
@@ -172,40 +261,41 @@ class Comparison:
 
 @strawberry.type(description="A test on an aggregate of the matching events: `fn(of) op value`.")
 class AggregateTest:
-    fn: AggregateFunction = strawberry.field(description="The aggregate.")
-    of: str = strawberry.field(description="The numeric property aggregated ($value: the value).")
-    op: str = strawberry.field(description="Comparison operator.")
-    value: JSON = strawberry.field(description="The number compared with.")
+    fn: AggregateFunction = strawberry.field(description="The aggregate, e.g. SUM.")
+    of: str = strawberry.field(description=OF_DESCRIPTION)
+    op: str = strawberry.field(description=COMPARISON_OP_DESCRIPTION)
+    value: JSON = strawberry.field(description="The number compared with (in the property's unit).")
 
 
 @strawberry.type(description="A demographic rule: conditions on contact fields.")
 class ContactRule:
     match: MatchMode = strawberry.field(description="ALL or ANY of the conditions.")
-    conditions: list[ContactCondition] = strawberry.field(description="The conditions.")
+    conditions: list[ContactCondition] = strawberry.field(
+        description="The conditions on contact fields."
+    )
 
 
-@strawberry.type(description="An event rule: (not) having events of a type meeting conditions.")
+@strawberry.type(description=EVENT_RULE_DESCRIPTION)
 class EventRule:
-    type: str = strawberry.field(description="Catalog event type key.")
-    have: bool = strawberry.field(description="False: the contact must NOT have such events.")
-    match: MatchMode = strawberry.field(description="ALL or ANY of the conditions.")
-    conditions: list[EventCondition] = strawberry.field(description="Conditions on properties.")
-    window: TimeWindow = strawberry.field(description="When the events count.")
-    count: Comparison | None = strawberry.field(description="Test on the number of events.")
-    aggregate: AggregateTest | None = strawberry.field(description="Test on an aggregate.")
+    type: str = strawberry.field(description=EVENT_TYPE_DESCRIPTION)
+    have: bool = strawberry.field(description=HAVE_DESCRIPTION)
+    match: MatchMode = strawberry.field(description=MATCH_DESCRIPTION)
+    conditions: list[EventCondition] = strawberry.field(description=EVENT_CONDITIONS_DESCRIPTION)
+    window: TimeWindow = strawberry.field(description=WINDOW_DESCRIPTION)
+    count: Comparison | None = strawberry.field(description=COUNT_DESCRIPTION)
+    aggregate: AggregateTest | None = strawberry.field(description=AGGREGATE_DESCRIPTION)
     share: Comparison | None = strawberry.field(
-        description="% threshold: events meeting the conditions as a percentage of all the "
-        "contact's events of the type in the window (`value` is the percent)."
+        description=f"{SHARE_DESCRIPTION} Here `value` is the percent."
     )
 
 
 @strawberry.type(description="The first or last occurrence of matching events (correlations).")
 class EventPick:
-    type: str = strawberry.field(description="Catalog event type key.")
-    occurrence: Occurrence = strawberry.field(description="First or last occurrence.")
-    match: MatchMode = strawberry.field(description="ALL or ANY of the conditions.")
-    conditions: list[EventCondition] = strawberry.field(description="Conditions on properties.")
-    window: TimeWindow = strawberry.field(description="When the events count.")
+    type: str = strawberry.field(description=EVENT_TYPE_DESCRIPTION)
+    occurrence: Occurrence = strawberry.field(description="Which matching event's time is used.")
+    match: MatchMode = strawberry.field(description=MATCH_DESCRIPTION)
+    conditions: list[EventCondition] = strawberry.field(description=EVENT_CONDITIONS_DESCRIPTION)
+    window: TimeWindow = strawberry.field(description=WINDOW_DESCRIPTION)
 
 
 @strawberry.type(description="Time between occurrences of two event rules, compared with N days.")
@@ -213,15 +303,16 @@ class CorrelationRule:
     first: EventPick = strawberry.field(description="The first event rule (a).")
     second: EventPick = strawberry.field(description="The second event rule (b).")
     op: CorrelationOperator = strawberry.field(description="How a and b compare.")
-    days: int = strawberry.field(description="N days.")
+    days: int = strawberry.field(description=DAYS_DESCRIPTION)
 
 
 @strawberry.type(description="(Not) being a member of another segment of the same database.")
 class SegmentReference:
     segment_id: GlobalID = strawberry.field(
-        description="The referenced segment's global id (`id` in the JSON and the input)."
+        description="The referenced Segment's global id. Segment.definitionJson stores the "
+        "plain segment number under `id` instead (the number inside this global id)."
     )
-    in_: bool = strawberry.field(name="in", description="False: NOT a member of it.")
+    in_: bool = strawberry.field(name="in", description=IN_DESCRIPTION)
     pk: strawberry.Private[int]
 
     @strawberry.field(description="The referenced segment; null if deleted or not visible.")
@@ -235,16 +326,18 @@ class SegmentReference:
 
 @strawberry.type(description="A deterministic bucket of the contact id (control groups, splits).")
 class SampleRule:
-    seed: str = strawberry.field(description="Seed of the hash.")
-    buckets: int = strawberry.field(description="Number of buckets.")
-    from_: int = strawberry.field(name="from", description="First bucket kept.")
-    to: int = strawberry.field(description="Buckets kept are [from, to).")
+    seed: str = strawberry.field(description=SEED_DESCRIPTION)
+    buckets: int = strawberry.field(description=BUCKETS_DESCRIPTION)
+    from_: int = strawberry.field(name="from", description=FROM_DESCRIPTION)
+    to: int = strawberry.field(description=TO_DESCRIPTION)
 
 
 @strawberry.type(description="One step of a sequence: join the result so far with a rule.")
 class SequenceStep:
-    join: SequenceJoin | None = strawberry.field(description="Null for the first step.")
-    rule: DefinitionNode = strawberry.field(description="The rule.")
+    join: SequenceJoin | None = strawberry.field(
+        description="How the rule joins the result so far; null for the first step."
+    )
+    rule: DefinitionNode = strawberry.field(description="The rule (any node kind).")
 
 
 @strawberry.type(
@@ -256,17 +349,15 @@ class DefinitionNode:
         description="Where the node is in the tree, e.g. root.and[1].contact: the same path "
         "as in validation errors and in explain."
     )
-    and_: list[DefinitionNode] | None = strawberry.field(name="and", description="All of these.")
-    or_: list[DefinitionNode] | None = strawberry.field(name="or", description="Any of these.")
-    not_: DefinitionNode | None = strawberry.field(name="not", description="Not this.")
-    sequence: list[SequenceStep] | None = strawberry.field(
-        description="Rules combined strictly left to right (the original flat form)."
-    )
-    contact: ContactRule | None = strawberry.field(description="A demographic rule.")
-    event: EventRule | None = strawberry.field(description="An event rule.")
-    correlation: CorrelationRule | None = strawberry.field(description="A correlation.")
-    segment: SegmentReference | None = strawberry.field(description="Another segment.")
-    sample: SampleRule | None = strawberry.field(description="A random sample.")
+    and_: list[DefinitionNode] | None = strawberry.field(name="and", description=AND_DESCRIPTION)
+    or_: list[DefinitionNode] | None = strawberry.field(name="or", description=OR_DESCRIPTION)
+    not_: DefinitionNode | None = strawberry.field(name="not", description=NOT_DESCRIPTION)
+    sequence: list[SequenceStep] | None = strawberry.field(description=SEQUENCE_DESCRIPTION)
+    contact: ContactRule | None = strawberry.field(description=CONTACT_NODE_DESCRIPTION)
+    event: EventRule | None = strawberry.field(description=EVENT_NODE_DESCRIPTION)
+    correlation: CorrelationRule | None = strawberry.field(description=CORRELATION_NODE_DESCRIPTION)
+    segment: SegmentReference | None = strawberry.field(description=SEGMENT_NODE_DESCRIPTION)
+    sample: SampleRule | None = strawberry.field(description=SAMPLE_NODE_DESCRIPTION)
 
     @classmethod
     def from_json(cls, data: Any, path: str = "root") -> DefinitionNode:
@@ -371,22 +462,22 @@ def _pick(body: Any) -> EventPick:
 
 @strawberry.type(description="Which metric ranks the members of a refinement.")
 class RefineMetric:
-    type: str = strawberry.field(description="Catalog event type key.")
-    fn: AggregateFunction = strawberry.field(description="The aggregate.")
-    of: str = strawberry.field(description="The numeric property ($value: the value).")
-    window: TimeWindow = strawberry.field(description="When the events count.")
+    type: str = strawberry.field(description=EVENT_TYPE_DESCRIPTION)
+    fn: AggregateFunction = strawberry.field(description=METRIC_FN_DESCRIPTION)
+    of: str = strawberry.field(description=OF_DESCRIPTION)
+    window: TimeWindow = strawberry.field(description=WINDOW_DESCRIPTION)
 
 
 @strawberry.type(description="Keep only the top / least N members by a metric.")
 class Refinement:
     order: RefineOrder = strawberry.field(description="Highest (TOP) or lowest (LEAST) first.")
-    limit: int = strawberry.field(description="How many members are kept.")
-    metric: RefineMetric = strawberry.field(description="The metric.")
+    limit: int = strawberry.field(description=LIMIT_DESCRIPTION)
+    metric: RefineMetric = strawberry.field(description="The metric members are ranked by.")
 
 
 @strawberry.type(description="A segment definition: a condition tree and an optional refinement.")
 class SegmentDefinition:
-    root: DefinitionNode = strawberry.field(description="The condition tree.")
+    root: DefinitionNode = strawberry.field(description="The condition tree (its root node).")
     refine: Refinement | None = strawberry.field(description="Applied after the conditions.")
 
     @classmethod
@@ -419,14 +510,17 @@ UNSET: Any = strawberry.UNSET
 
 @strawberry.input(description="A condition on a contact field: `field op value`.")
 class ContactConditionInput:
-    field: str = strawberry.field(description="Catalog field key.")
+    field: str = strawberry.field(description="Catalog field key, e.g. country.")
     op: str = strawberry.field(description=OP_DESCRIPTION)
     value: JSON | None = strawberry.field(default=UNSET, description=VALUE_DESCRIPTION)
 
 
 @strawberry.input(description="A condition on an event property: `property op value`.")
 class EventConditionInput:
-    property: str = strawberry.field(description="Property key, or $value.")
+    property: str = strawberry.field(
+        description="Property key of the event type (e.g. category), or $value: the "
+        "event's numeric value (order amount, line amount)."
+    )
     op: str = strawberry.field(description=OP_DESCRIPTION)
     value: JSON | None = strawberry.field(default=UNSET, description=VALUE_DESCRIPTION)
 
@@ -439,147 +533,170 @@ class DateRangeInput:
 
 @strawberry.input(description="The last N units before the as-of time.")
 class LastPeriodInput:
-    amount: int = strawberry.field(description="How many units (>= 0).")
-    unit: PeriodUnit = strawberry.field(description="The unit.")
+    amount: int = strawberry.field(description="How many units (>= 0), e.g. 90.")
+    unit: PeriodUnit = strawberry.field(description="The unit (DST-aware; month ends clamp).")
 
 
-@strawberry.input(one_of=True, description="When events count; exactly one field.")
+@strawberry.input(one_of=True, description=WINDOW_TYPE_DESCRIPTION)
 class TimeWindowInput:
-    anytime: bool | None = strawberry.field(default=UNSET, description="True: any time.")
-    after: JSON | None = strawberry.field(default=UNSET, description=DATE_DESCRIPTION)
-    before: JSON | None = strawberry.field(default=UNSET, description=DATE_DESCRIPTION)
-    between: DateRangeInput | None = strawberry.field(default=UNSET, description="Two days.")
-    last: LastPeriodInput | None = strawberry.field(default=UNSET, description="Last N units.")
+    anytime: bool | None = strawberry.field(default=UNSET, description=ANYTIME_DESCRIPTION)
+    after: JSON | None = strawberry.field(default=UNSET, description=AFTER_DESCRIPTION)
+    before: JSON | None = strawberry.field(default=UNSET, description=BEFORE_DESCRIPTION)
+    between: DateRangeInput | None = strawberry.field(
+        default=UNSET, description=BETWEEN_DESCRIPTION
+    )
+    last: LastPeriodInput | None = strawberry.field(default=UNSET, description=LAST_DESCRIPTION)
 
 
-@strawberry.input(description="A test on a number of events: `op value`.")
+@strawberry.input(description=COUNT_DESCRIPTION)
 class CountTestInput:
-    op: str = strawberry.field(description="Comparison operator.")
-    value: JSON = strawberry.field(description="The number (or [low, high] for between).")
+    op: str = strawberry.field(description=COMPARISON_OP_DESCRIPTION)
+    value: JSON = strawberry.field(
+        description="The number of events, e.g. 3 (or [low, high] for between, inclusive)."
+    )
 
 
-@strawberry.input(description="A % threshold: `op percent`.")
+@strawberry.input(description=SHARE_DESCRIPTION)
 class ShareTestInput:
-    op: str = strawberry.field(description="Comparison operator.")
-    percent: JSON = strawberry.field(description="The percentage.")
+    op: str = strawberry.field(description=COMPARISON_OP_DESCRIPTION)
+    percent: JSON = strawberry.field(
+        description="The percentage, 0-100 (10 = 10 %), e.g. 10 (or [low, high] for between)."
+    )
 
 
-@strawberry.input(description="A test on an aggregate of the matching events.")
+@strawberry.input(description=AGGREGATE_DESCRIPTION)
 class AggregateTestInput:
-    fn: AggregateFunction = strawberry.field(description="The aggregate.")
-    of: str | None = strawberry.field(default=UNSET, description="Property; default $value.")
-    op: str = strawberry.field(description="Comparison operator.")
-    value: JSON = strawberry.field(description="The number compared with.")
+    fn: AggregateFunction = strawberry.field(description="The aggregate, e.g. SUM.")
+    of: str | None = strawberry.field(default=UNSET, description=OF_DESCRIPTION)
+    op: str = strawberry.field(description=COMPARISON_OP_DESCRIPTION)
+    value: JSON = strawberry.field(
+        description="The number compared with, in the property's unit (e.g. 500 for an "
+        "amount); [low, high] for between."
+    )
 
 
-@strawberry.input(description="A demographic rule.")
+@strawberry.input(description=CONTACT_NODE_DESCRIPTION)
 class ContactRuleInput:
-    match: MatchMode | None = strawberry.field(default=UNSET, description="Default ALL.")
-    conditions: list[ContactConditionInput] = strawberry.field(description="The conditions.")
+    match: MatchMode | None = strawberry.field(default=UNSET, description=MATCH_DESCRIPTION)
+    conditions: list[ContactConditionInput] = strawberry.field(
+        description="The conditions on contact fields (at least one)."
+    )
 
 
-@strawberry.input(description="An event rule.")
+@strawberry.input(description=EVENT_RULE_DESCRIPTION)
 class EventRuleInput:
-    type: str = strawberry.field(description="Catalog event type key.")
-    have: bool | None = strawberry.field(default=UNSET, description="Default true.")
-    match: MatchMode | None = strawberry.field(default=UNSET, description="Default ALL.")
+    type: str = strawberry.field(description=EVENT_TYPE_DESCRIPTION)
+    have: bool | None = strawberry.field(default=UNSET, description=HAVE_DESCRIPTION)
+    match: MatchMode | None = strawberry.field(default=UNSET, description=MATCH_DESCRIPTION)
     conditions: list[EventConditionInput] | None = strawberry.field(
-        default=UNSET, description="Conditions on properties."
+        default=UNSET, description=EVENT_CONDITIONS_DESCRIPTION
     )
-    window: TimeWindowInput | None = strawberry.field(default=UNSET, description="Default any.")
-    count: CountTestInput | None = strawberry.field(default=UNSET, description="Count test.")
+    window: TimeWindowInput | None = strawberry.field(default=UNSET, description=WINDOW_DESCRIPTION)
+    count: CountTestInput | None = strawberry.field(default=UNSET, description=COUNT_DESCRIPTION)
     aggregate: AggregateTestInput | None = strawberry.field(
-        default=UNSET, description="Aggregate test."
+        default=UNSET, description=AGGREGATE_DESCRIPTION
     )
-    share: ShareTestInput | None = strawberry.field(default=UNSET, description="% threshold.")
+    share: ShareTestInput | None = strawberry.field(default=UNSET, description=SHARE_DESCRIPTION)
 
 
 @strawberry.input(description="The first or last occurrence of matching events.")
 class EventPickInput:
-    type: str = strawberry.field(description="Catalog event type key.")
-    occurrence: Occurrence | None = strawberry.field(default=UNSET, description="Default FIRST.")
-    match: MatchMode | None = strawberry.field(default=UNSET, description="Default ALL.")
-    conditions: list[EventConditionInput] | None = strawberry.field(
-        default=UNSET, description="Conditions on properties."
+    type: str = strawberry.field(description=EVENT_TYPE_DESCRIPTION)
+    occurrence: Occurrence | None = strawberry.field(
+        default=UNSET, description="Which matching event's time is used; default FIRST."
     )
-    window: TimeWindowInput | None = strawberry.field(default=UNSET, description="Default any.")
+    match: MatchMode | None = strawberry.field(default=UNSET, description=MATCH_DESCRIPTION)
+    conditions: list[EventConditionInput] | None = strawberry.field(
+        default=UNSET, description=EVENT_CONDITIONS_DESCRIPTION
+    )
+    window: TimeWindowInput | None = strawberry.field(default=UNSET, description=WINDOW_DESCRIPTION)
 
 
-@strawberry.input(description="Time between occurrences of two event rules.")
+@strawberry.input(description=CORRELATION_NODE_DESCRIPTION)
 class CorrelationRuleInput:
     first: EventPickInput = strawberry.field(description="The first event rule (a).")
     second: EventPickInput = strawberry.field(description="The second event rule (b).")
     op: CorrelationOperator = strawberry.field(description="How a and b compare.")
-    days: int = strawberry.field(description="N days.")
+    days: int = strawberry.field(description=DAYS_DESCRIPTION)
 
 
-@strawberry.input(description="(Not) a member of another segment of the same database.")
+@strawberry.input(description=SEGMENT_NODE_DESCRIPTION)
 class SegmentReferenceInput:
-    id: GlobalID = strawberry.field(description="The segment's global id.")
-    in_: bool | None = strawberry.field(
-        name="in", default=UNSET, description="False: NOT a member. Default true."
+    id: GlobalID = strawberry.field(
+        description="The referenced Segment's global id (as in Segment.id). In "
+        "definitionJson the same key also takes the plain segment number."
     )
+    in_: bool | None = strawberry.field(name="in", default=UNSET, description=IN_DESCRIPTION)
 
 
-@strawberry.input(description="A deterministic bucket of the contact id.")
+@strawberry.input(description=SAMPLE_NODE_DESCRIPTION)
 class SampleRuleInput:
-    seed: str = strawberry.field(description="Seed of the hash.")
-    buckets: int | None = strawberry.field(default=UNSET, description="Default 100.")
-    from_: int = strawberry.field(name="from", description="First bucket kept.")
-    to: int = strawberry.field(description="Buckets kept are [from, to).")
+    seed: str = strawberry.field(description=SEED_DESCRIPTION)
+    buckets: int | None = strawberry.field(default=UNSET, description=BUCKETS_DESCRIPTION)
+    from_: int = strawberry.field(name="from", description=FROM_DESCRIPTION)
+    to: int = strawberry.field(description=TO_DESCRIPTION)
 
 
-@strawberry.input(description="One step of a sequence.")
+@strawberry.input(description="One step of a sequence: join the result so far with a rule.")
 class SequenceStepInput:
     join: SequenceJoin | None = strawberry.field(
         default=UNSET, description="How to join the result so far; omit on the first step."
     )
-    rule: DefinitionNodeInput = strawberry.field(description="The rule.")
+    rule: DefinitionNodeInput = strawberry.field(description="The rule (any node kind).")
 
 
 @strawberry.input(one_of=True, description="A node of a condition tree: exactly one kind.")
 class DefinitionNodeInput:
     and_: list[DefinitionNodeInput] | None = strawberry.field(
-        name="and", default=UNSET, description="All of these."
+        name="and", default=UNSET, description=AND_DESCRIPTION
     )
     or_: list[DefinitionNodeInput] | None = strawberry.field(
-        name="or", default=UNSET, description="Any of these."
+        name="or", default=UNSET, description=OR_DESCRIPTION
     )
     not_: DefinitionNodeInput | None = strawberry.field(
-        name="not", default=UNSET, description="Not this."
+        name="not", default=UNSET, description=NOT_DESCRIPTION
     )
     sequence: list[SequenceStepInput] | None = strawberry.field(
-        default=UNSET, description="Rules combined strictly left to right."
+        default=UNSET, description=SEQUENCE_DESCRIPTION
     )
-    contact: ContactRuleInput | None = strawberry.field(default=UNSET, description="Demographic.")
-    event: EventRuleInput | None = strawberry.field(default=UNSET, description="Event rule.")
+    contact: ContactRuleInput | None = strawberry.field(
+        default=UNSET, description=CONTACT_NODE_DESCRIPTION
+    )
+    event: EventRuleInput | None = strawberry.field(
+        default=UNSET, description=EVENT_NODE_DESCRIPTION
+    )
     correlation: CorrelationRuleInput | None = strawberry.field(
-        default=UNSET, description="Correlation."
+        default=UNSET, description=CORRELATION_NODE_DESCRIPTION
     )
     segment: SegmentReferenceInput | None = strawberry.field(
-        default=UNSET, description="Another segment."
+        default=UNSET, description=SEGMENT_NODE_DESCRIPTION
     )
-    sample: SampleRuleInput | None = strawberry.field(default=UNSET, description="A sample.")
+    sample: SampleRuleInput | None = strawberry.field(
+        default=UNSET, description=SAMPLE_NODE_DESCRIPTION
+    )
 
 
 @strawberry.input(description="Which metric ranks the members of a refinement.")
 class RefineMetricInput:
-    type: str = strawberry.field(description="Catalog event type key.")
-    fn: AggregateFunction = strawberry.field(description="The aggregate.")
-    of: str | None = strawberry.field(default=UNSET, description="Default $value.")
-    window: TimeWindowInput | None = strawberry.field(default=UNSET, description="Default any.")
+    type: str = strawberry.field(description=EVENT_TYPE_DESCRIPTION)
+    fn: AggregateFunction = strawberry.field(description=METRIC_FN_DESCRIPTION)
+    of: str | None = strawberry.field(default=UNSET, description=OF_DESCRIPTION)
+    window: TimeWindowInput | None = strawberry.field(default=UNSET, description=WINDOW_DESCRIPTION)
 
 
 @strawberry.input(description="Keep only the top / least N members by a metric.")
 class RefinementInput:
-    order: RefineOrder = strawberry.field(description="TOP or LEAST.")
-    limit: int = strawberry.field(description="How many members are kept.")
-    metric: RefineMetricInput = strawberry.field(description="The metric.")
+    order: RefineOrder = strawberry.field(description="TOP (highest metric) or LEAST.")
+    limit: int = strawberry.field(description=LIMIT_DESCRIPTION)
+    metric: RefineMetricInput = strawberry.field(description="The metric members are ranked by.")
 
 
-@strawberry.input(description="A segment definition as typed input.")
+@strawberry.input(
+    description="A segment definition as typed input; the same keys as the JSON format of "
+    "definitionJson (segmentation/README.md)."
+)
 class DefinitionInput:
-    root: DefinitionNodeInput = strawberry.field(description="The condition tree.")
+    root: DefinitionNodeInput = strawberry.field(description="The condition tree (its root node).")
     refine: RefinementInput | None = strawberry.field(
         default=UNSET, description="Applied after the conditions."
     )

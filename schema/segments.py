@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Iterable
 from enum import Enum
@@ -15,10 +17,11 @@ from models import Segment as SegmentRow
 from permissions.classes import principal_of, requires
 from permissions.errors import InputError
 from permissions.names import Perm
-from permissions.rules import can_edit
+from permissions.rules import can_edit, may
 from resolvers import segments as resolve
 from resolvers.context import RequestContext
 from resolvers.outcome import Outcome
+from schema import selection
 from schema.accounts import User
 from schema.base import Info, UserError, user_errors
 from schema.databases import Database
@@ -85,6 +88,7 @@ class SegmentMemberConnection(relay.Connection[ContactType]):
 class Segment(Node):
     id: NodeID[int]
     row: strawberry.Private[SegmentRow]
+    counting: strawberry.Private[asyncio.Task[int] | None] = None  # this response's count
 
     @classmethod
     def from_model(cls, row: SegmentRow) -> Segment:
@@ -130,18 +134,57 @@ class Segment(Node):
         return SegmentDefinition.from_json(self.row.definition)
 
     @strawberry.field(
-        description="The definition in the JSON format of segmentation/README.md (segment "
-        "references carry segment numbers: the number inside a Segment global id)."
+        description="The definition in the JSON format of segmentation/README.md. Segment "
+        'references are stored as plain segment numbers, {"segment": {"id": 12}}, where 12 is '
+        "the number inside the Segment global id; as input (definitionJson arguments) `id` "
+        "takes either that number or the Segment global id, so this value can be sent back "
+        "unchanged."
     )
     def definition_json(self) -> JSON:
         return self.row.definition
 
-    @strawberry.field(description="Members at the last count as of now (null: never counted).")
-    def last_count(self) -> int | None:
+    def _count_now(self, info: Info) -> asyncio.Task[int]:
+        """The count as of now, run once per object and response (shared by count,
+        lastCount and countedAt)."""
+        if self.counting is None:
+            self.counting = asyncio.ensure_future(
+                resolve.count_segment(info.context, self.row, None)
+            )
+        return self.counting
+
+    def _counted_here(self, info: Info) -> bool:
+        """True if this response also asks `count` (as of now) of this segment."""
+        key = ("segment.count", selection.parent_keys(info))
+        memo = info.context.memo
+        if key not in memo:
+            memo[key] = may(info.context.principal, Perm.SEGMENT_COUNT) and any(
+                args.get("as_of") is None and args.get("asOf") is None
+                for args in selection.sibling_arguments(info, "count")
+            )
+        return memo[key]
+
+    async def _after_count(self, info: Info, attribute: str) -> Any:
+        with contextlib.suppress(Exception):  # the count field itself reports its error
+            await self._count_now(info)
+        return getattr(self.row, attribute)
+
+    @strawberry.field(
+        description="Members at the last count as of now (null: never counted; a new "
+        "definition clears it). When the same response also asks `count` without asOf, "
+        "this is that count, whatever the field order."
+    )
+    def last_count(self, info: Info) -> int | None:
+        if self._counted_here(info):
+            return self._after_count(info, "last_count")  # type: ignore[return-value]
         return self.row.last_count
 
-    @strawberry.field(description="When lastCount was taken.")
-    def counted_at(self) -> dt.datetime | None:
+    @strawberry.field(
+        description="When lastCount was taken (null: never counted); with `count` in the same "
+        "response, the time of that count."
+    )
+    def counted_at(self, info: Info) -> dt.datetime | None:
+        if self._counted_here(info):
+            return self._after_count(info, "counted_at")  # type: ignore[return-value]
         return self.row.counted_at
 
     @strawberry.field(description="When it was created.")
@@ -183,6 +226,8 @@ class Segment(Node):
             strawberry.argument(description="Evaluate relative dates against this time."),
         ] = None,
     ) -> int | None:
+        if as_of is None:
+            return await self._count_now(info)
         return await resolve.count_segment(info.context, self.row, as_of)
 
     @strawberry.field(
@@ -333,13 +378,18 @@ class DefinitionCount:
     )
 
 
+DEFINITION_JSON_DESCRIPTION = (
+    "The definition in the JSON format of segmentation/README.md (or give definition, not "
+    "both); a segment reference's id is a segment number or a Segment global id, e.g. "
+    '{"root": {"segment": {"id": 12}}}.'
+)
 DefinitionArg = Annotated[
     DefinitionInput | None,
     strawberry.argument(description="The definition as typed input (or give definitionJson)."),
 ]
 DefinitionJsonArg = Annotated[
     JSON | None,
-    strawberry.argument(description="The definition in the JSON format (or give definition)."),
+    strawberry.argument(description=DEFINITION_JSON_DESCRIPTION),
 ]
 
 
@@ -466,7 +516,7 @@ class CreateSegmentInput:
         default=None, description="The definition as typed input (or give definitionJson)."
     )
     definition_json: JSON | None = strawberry.field(
-        default=None, description="The definition in the JSON format (or give definition)."
+        default=None, description=DEFINITION_JSON_DESCRIPTION
     )
 
 
@@ -484,7 +534,7 @@ class UpdateSegmentInput:
         default=None, description="New definition as typed input."
     )
     definition_json: JSON | None = strawberry.field(
-        default=None, description="New definition in the JSON format."
+        default=None, description=f"New definition. {DEFINITION_JSON_DESCRIPTION}"
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models import AuditEntry, Profile, User
+from models import AuditEntry, Profile, Segment, User
 from schema.relay import global_id
 from tests.conftest import TEST_PASSWORD
 
@@ -358,3 +358,38 @@ async def test_oversized_names_are_input_mistakes_not_crashes(gql, accounts, cap
         {"path": ["profile"], "code": "NOT_FOUND"}
     ]
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+AUTHOR = """
+query($id: ID!) { segment(id: $id) { name author { username email lastLoginAt } } }
+"""
+
+
+async def test_staff_email_shows_only_to_the_user_itself_and_user_managers(gql, accounts) -> None:
+    author = accounts.users["USER"]
+    await User.filter(id=author.id).update(email="user@example.com")
+    await gql.login(author.username)  # sets lastLoginAt
+    segment = await Segment.create(
+        database=accounts.database,
+        name="Women",
+        author=author,
+        definition={"root": {"event": {"type": "purchase"}}},
+    )
+    variables = {"id": gid("Segment", segment.id)}
+
+    async def seen_by(profile: str) -> dict:
+        result = await gql.execute(AUTHOR, variables, token=accounts.token[profile])
+        assert "errors" not in result, result  # hidden, not failing the response
+        return result["data"]["segment"]["author"]
+
+    for profile in ("GUEST", "POWERUSER"):
+        assert await seen_by(profile) == {"username": "user", "email": None, "lastLoginAt": None}
+    for profile in ("USER", "ADMIN"):  # itself; user.manage
+        read = await seen_by(profile)
+        assert read["email"] == "user@example.com" and read["lastLoginAt"] is not None, profile
+    login = await gql.execute(
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p)"
+        " { user { email } } }",
+        {"u": author.username, "p": TEST_PASSWORD},
+    )
+    assert login["data"]["login"]["user"] == {"email": "user@example.com"}

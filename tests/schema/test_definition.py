@@ -244,3 +244,45 @@ async def test_one_of_inputs_take_exactly_one_kind_and_one_form(gql, accounts) -
     ]
     assert await Segment.all().count() == 0
     assert await error_codes(gql, world.token("USER"), "{ __typename }") == []
+
+
+FIELDS = """
+query($name: String!) {
+  __type(name: $name) { fields { name description } inputFields { name description } }
+}"""
+
+DEFAULTS = {  # input fields with a default in the JSON format: the docs must say it
+    "EventRuleInput": ["have", "match", "conditions", "window"],
+    "EventPickInput": ["occurrence", "match", "conditions", "window"],
+    "ContactRuleInput": ["match"],
+    "AggregateTestInput": ["of"],
+    "RefineMetricInput": ["of", "window"],
+    "SegmentReferenceInput": ["in"],
+    "SampleRuleInput": ["buckets"],
+}
+
+
+async def test_the_docs_pane_explains_every_node_kind_and_default(gql, accounts) -> None:
+    token = accounts.token["GUEST"]
+
+    async def described(name: str) -> dict[str, str]:
+        found = (await run(gql, token, FIELDS, {"name": name}))["__type"]
+        return {f["name"]: f["description"] or "" for f in found["fields"] or found["inputFields"]}
+
+    for name in ("DefinitionNodeInput", "DefinitionNode"):
+        for field, text in (await described(name)).items():
+            assert len(text) >= 40, (name, field, text)  # not "Demographic." / "A sample."
+        kinds = await described(name)
+        for kind in ("contact", "event", "sample"):
+            assert "e.g." in kinds[kind].lower(), (name, kind)
+    for name, fields in DEFAULTS.items():
+        docs = await described(name)
+        for field in fields:
+            assert "default" in docs[field].lower(), (name, field, docs[field])
+    event = await described("EventRuleInput")
+    assert "NOT" in event["have"] and "true" in event["have"]
+    assert "percentage" in event["share"] and "e.g." in event["share"]
+    reference = (await described("SegmentReferenceInput"))["id"]
+    assert "global id" in reference and "number" in reference
+    stored = (await described("Segment"))["definitionJson"]
+    assert "global id" in stored and "number" in stored and "either" in stored

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from models import Plan, Segment
+from models import ContactDatabase, Plan, Segment
 from tests.schema.segment_world import build_world, buyers, error_codes, gid, run, women
 from tests.schema.statement_counter import count_statements
 
@@ -260,3 +260,80 @@ async def test_deleting_a_segment_keeps_its_plans(gql, accounts) -> None:
     listing = "query($db: ID!) { segments(databaseId: $db) { totalCount } }"
     listed = await run(gql, world.token("USER"), listing, {"db": world.shop_id})
     assert listed["segments"]["totalCount"] == 0
+
+
+COUNTED = """
+mutation($input: CreateSegmentInput!) {
+  createSegment(input: $input) { segment { %s } userErrors { code } }
+}"""
+
+
+async def test_last_count_and_counted_at_follow_a_count_in_the_same_response(gql, accounts) -> None:
+    world = await build_world(accounts)
+    token = world.token("USER")
+    before = dt.datetime.now(dt.UTC)
+    selections = [
+        "count lastCount countedAt",
+        "lastCount countedAt count",  # the order of the fields does not matter
+        "... on Segment { counted: countedAt } ...Size",  # nor fragments and aliases
+    ]
+    fragment = "\nfragment Size on Segment { lastCount count }"
+    for n, selection in enumerate(selections):
+        variables = {
+            "input": {"databaseId": world.shop_id, "name": f"W{n}", "definitionJson": women()}
+        }
+        query = COUNTED % selection + (fragment if "...Size" in selection else "")
+        segment = (await run(gql, token, query, variables))["createSegment"]["segment"]
+        assert segment["count"] == segment["lastCount"] == 3, selection
+        counted_at = dt.datetime.fromisoformat(segment.get("countedAt") or segment["counted"])
+        assert counted_at >= before, selection
+    stored = await Segment.get(name="W0")
+    assert stored.last_count == 3 and stored.counted_at is not None
+
+
+async def test_last_count_is_the_stored_one_without_a_count_as_of_now(gql, accounts) -> None:
+    world = await build_world(accounts)
+    segment = await world.segment("Women", women())
+    sid = gid("Segment", segment.id)
+    token = world.token("GUEST")
+    past = "query($id: ID!, $t: DateTime) { segment(id: $id) { lastCount count(asOf: $t) } }"
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    read = (await run(gql, token, past, {"id": sid, "t": yesterday}))["segment"]
+    assert read == {"lastCount": None, "count": 3}  # a count as of another time is not kept
+    skipped = "query($id: ID!) { segment(id: $id) { lastCount count @skip(if: true) } }"
+    assert (await run(gql, token, skipped, {"id": sid}))["segment"] == {"lastCount": None}
+    assert (await Segment.get(id=segment.id)).last_count is None
+    now = (await run(gql, token, past, {"id": sid, "t": None}))["segment"]
+    assert now == {"lastCount": 3, "count": 3}
+
+
+async def test_a_database_that_does_not_exist_is_not_found_even_for_an_admin(gql, accounts) -> None:
+    world = await build_world(accounts)
+    gone = await ContactDatabase.create(name="Gone")
+    await gone.delete()
+    admin = world.token("ADMIN")
+    json = {"root": {"event": {"type": "purchase"}}}
+    calls = [
+        ("query($db: ID!) { segments(databaseId: $db) { totalCount } }", {}),
+        (
+            "query($db: ID!, $j: JSON) { countDefinition(databaseId: $db, definitionJson: $j)"
+            " { count } }",
+            {"j": json},
+        ),
+        (
+            'mutation($db: ID!, $j: JSON) { createSegment(input: {databaseId: $db, name: "x",'
+            " definitionJson: $j}) { segment { id } } }",
+            {"j": json},
+        ),
+        ("query($db: ID!) { savedRules(databaseId: $db) { totalCount } }", {}),
+        (
+            "mutation($db: ID!, $j: JSON) { createSavedRule(input: {databaseId: $db,"
+            ' name: "x", kind: PRESET, ruleJson: $j}) { savedRule { id } } }',
+            {"j": json["root"]},
+        ),
+    ]
+    for db in (gid("Database", gone.id), gid("Database", 987654)):
+        for query, variables in calls:
+            codes = await error_codes(gql, admin, query, {"db": db, **variables})
+            assert codes == ["NOT_FOUND"], (query, db)
+    assert await Segment.all().count() == 0
