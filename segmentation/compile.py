@@ -440,7 +440,7 @@ class _Compiler:
 
 
 _MIX = 73244475  # 0x45d9f3b: a 32-bit integer hash (two multiply-xorshift rounds)
-_M32 = 4294967296
+_LOW32 = 4294967295  # `& _LOW32` = Python's `% 2**32`, negative ids included; cheaper than %
 
 
 def seed_number(seed: str) -> int:
@@ -450,9 +450,9 @@ def seed_number(seed: str) -> int:
 
 def sample_bucket_sql(id_sql: str, seed_param: str) -> str:
     """A cheap 32-bit hash of (contact id, seed); `reference.sample_hash` is the same in Python."""
-    x = f"(({id_sql} % {_M32} + {seed_param}) % {_M32})"
+    x = f"((({id_sql} & {_LOW32}) + {seed_param}) & {_LOW32})"
     for _ in range(2):
-        x = f"((({x} # ({x} >> 16)) * {_MIX}) % {_M32})"
+        x = f"((({x} # ({x} >> 16)) * {_MIX}) & {_LOW32})"
     return f"({x} # ({x} >> 16))"
 
 

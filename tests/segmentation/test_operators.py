@@ -269,13 +269,14 @@ async def test_refinement_keeps_top_spenders_ties_by_lower_id(shop: Catalog) -> 
 
 
 async def test_random_sample_buckets_partition_the_contacts(shop: Catalog) -> None:
-    data = Dataset([contact_row(i) for i in range(1, 41)])
+    ids = [*range(1, 41), -7, 2**32 + 3, 2**40]  # odd ids hash as in the reference too
+    data = Dataset([contact_row(i) for i in ids])
     await insert_dataset(shop, data)
 
     def bucket(a: int, b: int) -> dict:
         return {"root": {"sample": {"seed": "split", "buckets": 4, "from": a, "to": b}}}
 
     parts = [await members(shop, data, bucket(i, i + 1)) for i in range(4)]
-    assert set().union(*parts) == set(range(1, 41))
-    assert sum(len(p) for p in parts) == 40
+    assert set().union(*parts) == set(ids)
+    assert sum(len(p) for p in parts) == len(ids)
     assert all(p for p in parts)
