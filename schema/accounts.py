@@ -19,8 +19,7 @@ from resolvers import apikeys as resolve_keys
 from resolvers import auth as resolve_auth
 from resolvers import profiles as resolve_profiles
 from resolvers import users as resolve_users
-from resolvers.paging import DEFAULT_PAGE, MAX_PAGE
-from schema.base import Info, UserError, user_errors
+from schema.base import After, First, Info, UserError, user_errors
 from schema.databases import Database
 from schema.relay import (
     CountedConnection,
@@ -118,6 +117,12 @@ class User(Node):
             login_at=row.last_login_at,
             is_caller=is_caller,
         )
+
+    @classmethod
+    async def load(cls, info: Info, pk: int) -> User | None:
+        """A user by id through this request's loader (authors, creators), or None."""
+        row = await info.context.loaders.user.load(pk)
+        return cls.from_model(row) if row else None
 
     def _personal(self, info: Info) -> bool:
         """Staff personal data is shown to the user itself and to holders of user.manage."""
@@ -401,13 +406,6 @@ UserId = Annotated[GlobalID, strawberry.argument(description="The user's global 
 ProfileId = Annotated[GlobalID, strawberry.argument(description="The profile's global id.")]
 ApiKeyId = Annotated[GlobalID, strawberry.argument(description="The API key's global id.")]
 DatabaseIds = Annotated[list[GlobalID], strawberry.argument(description="Global ids of databases.")]
-First = Annotated[
-    int | None,
-    strawberry.argument(description=f"Page size (1-{MAX_PAGE}, default {DEFAULT_PAGE})."),
-]
-After = Annotated[
-    str | None, strawberry.argument(description="The `endCursor` of the previous page.")
-]
 
 
 @strawberry.type(description="Users by username, page by page.")
@@ -431,6 +429,19 @@ def _database_pks(ids: Iterable[GlobalID]) -> list[int]:
 
 def _user(row: UserRow | None) -> User | None:
     return User.from_model(row) if row is not None else None
+
+
+async def _change_grants(
+    info: Info, user_id: GlobalID, database_ids: list[GlobalID], *, grant: bool
+) -> UserPayload:
+    outcome = await resolve_users.change_grants(
+        info.context,
+        principal_of(info),
+        node_pk(user_id, "User"),
+        _database_pks(database_ids),
+        grant=grant,
+    )
+    return UserPayload(user=_user(outcome.value), user_errors=user_errors(outcome.errors))
 
 
 @strawberry.type(description="Account root queries.")
@@ -643,14 +654,7 @@ class AccountsMutation:
     async def grant_databases(
         self, info: Info, user_id: UserId, database_ids: DatabaseIds
     ) -> UserPayload | None:
-        outcome = await resolve_users.change_grants(
-            info.context,
-            principal_of(info),
-            node_pk(user_id, "User"),
-            _database_pks(database_ids),
-            grant=True,
-        )
-        return UserPayload(user=_user(outcome.value), user_errors=user_errors(outcome.errors))
+        return await _change_grants(info, user_id, database_ids, grant=True)
 
     @strawberry.mutation(
         description="Take away a user's access to databases. Requires user.manage.",
@@ -659,14 +663,7 @@ class AccountsMutation:
     async def revoke_databases(
         self, info: Info, user_id: UserId, database_ids: DatabaseIds
     ) -> UserPayload | None:
-        outcome = await resolve_users.change_grants(
-            info.context,
-            principal_of(info),
-            node_pk(user_id, "User"),
-            _database_pks(database_ids),
-            grant=False,
-        )
-        return UserPayload(user=_user(outcome.value), user_errors=user_errors(outcome.errors))
+        return await _change_grants(info, user_id, database_ids, grant=False)
 
     @strawberry.mutation(
         description="Create a custom profile. Requires profile.manage.",

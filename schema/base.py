@@ -1,15 +1,27 @@
-"""Shared GraphQL pieces: the Info type resolvers get, `UserError`, ids."""
+"""Shared GraphQL pieces: the Info type resolvers get, common arguments, `UserError`."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Annotated, TypeAlias
 
 import strawberry
+from strawberry.relay import GlobalID
 
 from permissions.errors import InputError
 from resolvers.context import RequestContext
+from resolvers.paging import DEFAULT_PAGE, MAX_PAGE
 
 Info: TypeAlias = strawberry.Info[RequestContext, None]
+
+# Arguments many root fields share.
+DatabaseIdArg = Annotated[GlobalID, strawberry.argument(description="A Database id.")]
+First = Annotated[
+    int | None,
+    strawberry.argument(description=f"Page size (1-{MAX_PAGE}, default {DEFAULT_PAGE})."),
+]
+After = Annotated[
+    str | None, strawberry.argument(description="The `endCursor` of the previous page.")
+]
 
 
 @strawberry.type(

@@ -15,6 +15,7 @@ import strawberry
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.scalars import JSON
 
+from permissions.errors import InputError
 from schema.base import Info
 from schema.relay import GlobalID, global_id
 
@@ -700,6 +701,24 @@ class DefinitionInput:
     refine: RefinementInput | None = strawberry.field(
         default=UNSET, description="Applied after the conditions."
     )
+
+
+def typed_or_json(
+    typed: Any, as_json: Any, typed_name: str, json_name: str
+) -> tuple[Any, str, list[InputError]]:
+    """(JSON, input field it came in, errors) from a typed input and its JSON alternative
+    (e.g. definition / definitionJson); giving both is an input error on `json_name`."""
+    given = [v for v in (typed, as_json) if v is not None and v is not UNSET]
+    errors = (
+        [InputError((json_name,), f"Give {typed_name} or {json_name}, not both.")]
+        if len(given) > 1
+        else []
+    )
+    if typed is not None and typed is not UNSET:
+        return input_json(typed), typed_name, errors
+    if as_json is not None and as_json is not UNSET:
+        return normalize_references(as_json), json_name, errors
+    return None, typed_name, errors
 
 
 def input_json(value: Any) -> Any:

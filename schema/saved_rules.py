@@ -5,22 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
 from models import SavedRule as SavedRuleRow
 from permissions.classes import principal_of, requires
-from permissions.errors import InputError
 from permissions.names import Perm
 from permissions.rules import can_edit
 from resolvers import saved_rules as resolve
 from resolvers.outcome import Outcome
 from schema.accounts import User
-from schema.base import Info, UserError, user_errors
+from schema.base import After, DatabaseIdArg, First, Info, UserError, user_errors
 from schema.databases import Database
-from schema.definition import DefinitionNode, DefinitionNodeInput, input_json, normalize_references
+from schema.definition import DefinitionNode, DefinitionNodeInput, typed_or_json
 from schema.relay import CountedConnection, GlobalID, Node, NodeID, int_ids, node_pk
 
 
@@ -89,25 +88,12 @@ class SavedRule(Node):
 
     @strawberry.field(description="Who saved it.")
     async def author(self, info: Info) -> User | None:
-        row = await info.context.loaders.user.load(self.row.author_id)  # type: ignore[attr-defined]
-        return User.from_model(row) if row else None
+        return await User.load(info, self.row.author_id)  # type: ignore[attr-defined]
 
 
 @strawberry.type(description="Saved rules, page by page.")
 class SavedRuleConnection(CountedConnection[SavedRule]):
     pass
-
-
-def _rule_of(rule: DefinitionNodeInput | None, rule_json: Any) -> tuple[Any, str, list]:
-    given = [r for r in (rule, rule_json) if r is not None]
-    errors = (
-        [InputError(("ruleJson",), "Give rule or ruleJson, not both.")] if len(given) > 1 else []
-    )
-    if rule is not None:
-        return input_json(rule), "rule", errors
-    if rule_json is not None:
-        return normalize_references(rule_json), "ruleJson", errors
-    return None, "rule", errors
 
 
 @strawberry.type(description="Saved rule root queries.")
@@ -119,16 +105,12 @@ class SavedRulesQuery:
     async def saved_rules(
         self,
         info: Info,
-        database_id: Annotated[GlobalID, strawberry.argument(description="A Database id.")],
+        database_id: DatabaseIdArg,
         kind: Annotated[
             SavedRuleKind | None, strawberry.argument(description="Only this kind.")
         ] = None,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size (default 50, max 500).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="endCursor of the previous page.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> SavedRuleConnection | None:
         page = await resolve.list_rules(
             principal_of(info),
@@ -197,7 +179,7 @@ class SavedRulesMutation:
         info: Info,
         input: Annotated[CreateSavedRuleInput, strawberry.argument(description="The rule.")],
     ) -> SavedRulePayload | None:
-        rule, field, errors = _rule_of(input.rule, input.rule_json)
+        rule, field, errors = typed_or_json(input.rule, input.rule_json, "rule", "ruleJson")
         if errors:
             return SavedRulePayload(saved_rule=None, user_errors=user_errors(errors))
         outcome = await resolve.create_rule(
@@ -220,7 +202,7 @@ class SavedRulesMutation:
         info: Info,
         input: Annotated[UpdateSavedRuleInput, strawberry.argument(description="The changes.")],
     ) -> SavedRulePayload | None:
-        rule, field, errors = _rule_of(input.rule, input.rule_json)
+        rule, field, errors = typed_or_json(input.rule, input.rule_json, "rule", "ruleJson")
         pk = node_pk(input.id, "SavedRule")
         if errors:
             return SavedRulePayload(saved_rule=None, user_errors=user_errors(errors))

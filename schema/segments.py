@@ -23,9 +23,9 @@ from resolvers.context import RequestContext
 from resolvers.outcome import Outcome
 from schema import selection
 from schema.accounts import User
-from schema.base import Info, UserError, user_errors
+from schema.base import After, DatabaseIdArg, First, Info, UserError, user_errors
 from schema.databases import Database
-from schema.definition import DefinitionInput, SegmentDefinition, input_json, normalize_references
+from schema.definition import DefinitionInput, SegmentDefinition, typed_or_json
 from schema.relay import CountedConnection, GlobalID, Node, NodeID, int_ids, node_pk
 
 if TYPE_CHECKING:
@@ -210,8 +210,7 @@ class Segment(Node):
 
     @strawberry.field(description="Who created it.")
     async def author(self, info: Info) -> User | None:
-        row = await info.context.loaders.user.load(self.row.author_id)  # type: ignore[attr-defined]
-        return User.from_model(row) if row else None
+        return await User.load(info, self.row.author_id)  # type: ignore[attr-defined]
 
     @strawberry.field(
         description="How many contacts are members now (or as of `asOf`). A count as of now "
@@ -237,12 +236,8 @@ class Segment(Node):
     async def preview(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size (default 50, max 500).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="endCursor of the previous page.")
-        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> SegmentMemberConnection | None:
         from schema.contacts import Contact
 
@@ -393,22 +388,6 @@ DefinitionJsonArg = Annotated[
 ]
 
 
-def definition_of(definition: DefinitionInput | None, definition_json: Any) -> tuple[Any, str]:
-    """(JSON definition, input field name) from the two alternative inputs."""
-    if definition is not None and definition is not strawberry.UNSET:
-        return input_json(definition), "definition"
-    if definition_json is not None and definition_json is not strawberry.UNSET:
-        return normalize_references(definition_json), "definitionJson"
-    return None, "definition"
-
-
-def _both_given(definition: Any, definition_json: Any) -> list[InputError]:
-    given = [d for d in (definition, definition_json) if d not in (None, strawberry.UNSET)]
-    if len(given) > 1:
-        return [InputError(("definitionJson",), "Give definition or definitionJson, not both.")]
-    return []
-
-
 @strawberry.type(description="Segment root queries.")
 class SegmentsQuery:
     @strawberry.field(
@@ -418,13 +397,9 @@ class SegmentsQuery:
     async def segments(
         self,
         info: Info,
-        database_id: Annotated[GlobalID, strawberry.argument(description="A Database id.")],
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size (default 50, max 500).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="endCursor of the previous page.")
-        ] = None,
+        database_id: DatabaseIdArg,
+        first: First = None,
+        after: After = None,
         filter: Annotated[
             SegmentFilter | None, strawberry.argument(description="Conditions.")
         ] = None,
@@ -473,7 +448,7 @@ class SegmentsQuery:
     async def count_definition(
         self,
         info: Info,
-        database_id: Annotated[GlobalID, strawberry.argument(description="A Database id.")],
+        database_id: DatabaseIdArg,
         definition: DefinitionArg = None,
         definition_json: DefinitionJsonArg = None,
         as_of: Annotated[
@@ -487,8 +462,9 @@ class SegmentsQuery:
             ),
         ] = None,
     ) -> DefinitionCount | None:
-        errors = _both_given(definition, definition_json)
-        data, field = definition_of(definition, definition_json)
+        data, field, errors = typed_or_json(
+            definition, definition_json, "definition", "definitionJson"
+        )
         if data is None:
             errors.append(InputError(("definition",), "A definition is required.", "REQUIRED"))
         if errors:
@@ -560,8 +536,9 @@ def _payload(outcome: Outcome[SegmentRow]) -> SegmentPayload:
 
 
 def _fields(data: CreateSegmentInput | UpdateSegmentInput) -> tuple[resolve.SegmentFields, list]:
-    errors = _both_given(data.definition, data.definition_json)
-    definition, field = definition_of(data.definition, data.definition_json)
+    definition, field, errors = typed_or_json(
+        data.definition, data.definition_json, "definition", "definitionJson"
+    )
     fields = resolve.SegmentFields(
         name=data.name,
         description=data.description,
