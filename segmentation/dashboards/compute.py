@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ from segmentation.dashboards import demographics, events, fields, influence, siz
 from segmentation.dashboards.cache import DashboardCache, definition_hash
 from segmentation.dashboards.context import EventTypeInfo, PanelContext, PanelJob
 from segmentation.dashboards.model import Dashboard, DashboardError, DashboardOptions, Panel
-from segmentation.dashboards.sql import MEMBERS_TABLE, CompiledSql, Scope
+from segmentation.dashboards.sql import MEMBERS_TABLE_PREFIX, CompiledSql, Scope
 
 # Per transaction: no JIT (compiling costs more than it saves here); room to hash grouping sets.
 SESSION = (
@@ -25,6 +27,9 @@ SESSION = (
 )
 
 MAX_BUCKETS = 1000  # time buckets of the event panels
+# Up to this share of the database's contacts, the event panels look up each member's events
+# on the contact-led indexes; above it they scan the time frame's events (bench/dashboards.py).
+PER_MEMBER_SHARE = 0.15
 
 
 def panel_jobs(ctx: PanelContext, catalog_fields: Sequence[fields.CatalogField]) -> list[PanelJob]:
@@ -55,12 +60,14 @@ async def compute_dashboard(
     definition: Any = None,
     max_parallel: int = 4,
     connection: str = "default",
+    per_member: bool | None = None,
 ) -> Dashboard:
     """The dashboard of a member set (`members`: SQL selecting `contact_id`, and its `$n`
     parameters) or of the whole database (`members=None`).
 
     Cached under the database, segment, `definition` (default: the member SQL and parameters),
-    options and the as-of day; `force` recomputes and replaces the cached copy.
+    options and the as-of day; `force` recomputes and replaces the cached copy. `per_member`
+    forces how a member set's events are read (None: chosen by its size; same results).
     """
     options = options or DashboardOptions()
     options.validate()
@@ -98,33 +105,49 @@ async def compute_dashboard(
             database_id,
         )
     ctx = replace(ctx, event_types=tuple(EventTypeInfo(*row) for row in event_types))
-    panels = await run_jobs(client, panel_jobs(ctx, catalog_fields), ctx, max_parallel)
+    panels = await run_jobs(client, panel_jobs(ctx, catalog_fields), ctx, max_parallel, per_member)
     if cache is not None and key is not None:
         await cache.put(key, ctx.computed_at, panels)
     return Dashboard(database_id, segment_id, as_of, options, tuple(panels), ctx.computed_at)
 
 
 async def run_jobs(
-    client: Any, jobs: list[PanelJob], ctx: PanelContext, max_parallel: int
+    client: Any,
+    jobs: list[PanelJob],
+    ctx: PanelContext,
+    max_parallel: int,
+    per_member: bool | None = None,
 ) -> list[Panel]:
     """Run the jobs on up to `max_parallel` connections of the pool at once.
 
-    Each worker holds one connection in one transaction and takes jobs in turn; with a member
-    set it first writes the members into a temp table of its own, so the segment's SQL runs
-    once per connection instead of once per panel.
+    Each worker holds one connection in one transaction and takes jobs in turn. A member set
+    is first written once into a shared member table (the segment's SQL runs once), which
+    every worker reads and which is dropped at the end; `per_member` (None: by its size)
+    chooses how the event panels find the members' events (see `Scope.events`).
     """
+    if ctx.scope.member_sql is None:
+        return await _run(client, jobs, ctx, max_parallel)
+    table = f"{MEMBERS_TABLE_PREFIX}{uuid.uuid4().hex}"
+    try:
+        scope = await _materialize(client, ctx.scope, table, per_member)
+        return await _run(client, jobs, replace(ctx, scope=scope), max_parallel)
+    finally:
+        async with client.acquire_connection() as conn:
+            await conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+async def _run(
+    client: Any, jobs: list[PanelJob], ctx: PanelContext, max_parallel: int
+) -> list[Panel]:
     queue = list(range(len(jobs)))  # display order: the heavy scans come first
     results: dict[int, list[Panel]] = {}
 
     async def worker() -> None:
         async with client.acquire_connection() as conn, conn.transaction():
             await conn.execute(SESSION)
-            own = ctx
-            if ctx.scope.member_sql is not None:
-                own = replace(ctx, scope=await _materialize(conn, ctx.scope))
             while queue:
                 i = queue.pop(0)
-                results[i] = await jobs[i](conn, own)
+                results[i] = await jobs[i](conn, ctx)
 
     try:
         async with asyncio.TaskGroup() as group:  # one failure cancels the other workers
@@ -135,15 +158,33 @@ async def run_jobs(
     return [panel for i in range(len(jobs)) for panel in results[i]]
 
 
-async def _materialize(conn: Any, scope: Scope) -> Scope:
-    """Write the member set into this transaction's temp table; the scope reading it."""
-    await conn.execute(f"CREATE TEMP TABLE {MEMBERS_TABLE} (contact_id bigint) ON COMMIT DROP")
-    await conn.execute(
-        f"INSERT INTO {MEMBERS_TABLE} SELECT contact_id FROM ({scope.member_sql}) m",
-        *scope.member_params,
+async def _materialize(client: Any, scope: Scope, table: str, per_member: bool | None) -> Scope:
+    """Write the member set, sorted, into a new UNLOGGED `table`; the scope reading it.
+
+    Committed so that every worker's connection sees it; the caller drops it.
+    """
+    async with client.acquire_connection() as conn:
+        async with conn.transaction():
+            await conn.execute(SESSION)
+            status = await conn.execute(
+                f"CREATE UNLOGGED TABLE {table} AS SELECT DISTINCT contact_id"
+                f" FROM ({scope.member_sql}) m ORDER BY contact_id",
+                *scope.member_params,
+            )
+        await conn.execute(f"ANALYZE {table}")  # row count and distinct ids: good join plans
+        if per_member is None:
+            members = int(status.split()[-1])
+            per_member = members <= PER_MEMBER_SHARE * await _contacts_estimate(conn, scope)
+    return scope.materialized(table, per_member=per_member)
+
+
+async def _contacts_estimate(conn: Any, scope: Scope) -> float:
+    """The planner's estimate of the database's contact count (no scan)."""
+    plan = await conn.fetchval(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM contact c WHERE c.database_id = $1::int",
+        scope.database_id,
     )
-    await conn.execute(f"ANALYZE {MEMBERS_TABLE}")  # row count and distinct ids: good join plans
-    return scope.materialized()
+    return float(json.loads(plan)[0]["Plan"]["Plan Rows"])
 
 
 async def _timezone(client: Any, database_id: int) -> str:

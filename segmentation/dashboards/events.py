@@ -63,7 +63,7 @@ def events_sql(ctx: PanelContext, days: list[date]) -> tuple[str, list[Any]]:
     """Events per (event type, bucket number 1..n) of the scope's contacts in the time frame.
 
     The whole database counts each (type, bucket) range on the (type, time) index; a member
-    set joins its members' events and numbers buckets with `width_bucket`.
+    set reads its members' events (see `Scope.events`) and numbers buckets with `width_bucket`.
     """
     p = ctx.scope.params()
     starts, ends = bucket_bounds(ctx, days)
@@ -77,13 +77,12 @@ def events_sql(ctx: PanelContext, days: list[date]) -> tuple[str, list[Any]]:
              unnest({p.add(starts, "timestamptz[]")}, {p.add(ends, "timestamptz[]")})
                WITH ORDINALITY AS b(s, e, i)"""
     else:
+        in_frame = f"e.event_type_id = ANY({types}) AND {ctx.window_filter(p, 'e.occurred_at')}"
         sql = f"""
         SELECT e.event_type_id AS type_id,
                width_bucket(e.occurred_at, {p.add(starts, "timestamptz[]")}) AS bucket,
                count(*) AS n
-        FROM event e
-        WHERE e.event_type_id = ANY({types}) AND {ctx.scope.event_filter()}
-          AND {ctx.window_filter(p, "e.occurred_at")}
+        FROM {ctx.scope.events(("event_type_id", "occurred_at"), in_frame)}
         GROUP BY 1, 2"""
     return sql, p.values
 

@@ -16,7 +16,7 @@ class CompiledSql(Protocol):
     params: Sequence[Any]
 
 
-MEMBERS_TABLE = "pg_temp.dashboard_members"
+MEMBERS_TABLE_PREFIX = "dashboard_members_"  # + a per-computation id: an UNLOGGED table
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class Scope:
     database_id: int
     member_sql: str | None = None
     member_params: tuple[Any, ...] = ()
+    # A small member set: panels look up each member's contact row and events on indexes led
+    # by the contact id, instead of scanning the database's and keeping the members' rows.
+    per_member: bool = False
 
     @classmethod
     def of(cls, database_id: int, members: CompiledSql | tuple[str, Sequence[Any]] | None) -> Scope:
@@ -43,22 +46,33 @@ class Scope:
         database = p.add(self.database_id, "int")
         return f"{alias}.database_id = {database}" + self._members(f"{alias}.id")
 
-    def event_filter(self, alias: str = "e") -> str:
-        """WHERE condition keeping the events of the member set (`event {alias}`).
-
-        Events are tied to the database by their event type, which every event panel restricts
-        to the database's types: that keeps event scans on the (type, time) index.
-        """
-        return "TRUE" + self._members(f"{alias}.contact_id")
-
     def _members(self, contact_id: str) -> str:
         if self.member_sql is None:
             return ""
+        if self.per_member:  # the members' rows by primary key, in id order
+            return f" AND {contact_id} = ANY(ARRAY(SELECT contact_id FROM ({self.member_sql}) m))"
         return f" AND {contact_id} IN (SELECT contact_id FROM ({self.member_sql}) AS members)"
 
-    def materialized(self) -> Scope:
-        """The same member set read from the connection's `dashboard_members` temp table."""
-        return Scope(self.database_id, f"SELECT contact_id FROM {MEMBERS_TABLE}")
+    def events(self, columns: Sequence[str], conditions: str, alias: str = "e") -> str:
+        """A FROM item `alias` with `columns` of the scope's events meeting `conditions`.
+
+        Per member: a nested loop over the member table, each member's events found on an
+        index led by the contact id (`OFFSET 0` keeps the planner from flattening it into a
+        hash join); otherwise the events meeting `conditions`, kept if their contact is a
+        member. Either way only `columns` are read, so index-only scans stay possible.
+        """
+        selected = ", ".join(f"{alias}.{column}" for column in columns)
+        if self.per_member and self.member_sql is not None:
+            return (
+                f"({self.member_sql}) AS m CROSS JOIN LATERAL (SELECT {selected} FROM event {alias}"
+                f" WHERE {alias}.contact_id = m.contact_id AND {conditions} OFFSET 0) AS {alias}"
+            )
+        where = f"{conditions}{self._members(f'{alias}.contact_id')}"
+        return f"(SELECT {selected} FROM event {alias} WHERE {where}) AS {alias}"
+
+    def materialized(self, table: str, *, per_member: bool) -> Scope:
+        """The same member set read from `table` (its `contact_id` column)."""
+        return Scope(self.database_id, f"SELECT contact_id FROM {table}", per_member=per_member)
 
     def count_sql(self, p: Params) -> str:
         """A scalar subquery counting the scope's contacts."""

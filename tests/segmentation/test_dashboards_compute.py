@@ -24,7 +24,15 @@ from segmentation.dashboards import (
 from segmentation.dashboards.compute import panel_jobs, run_jobs
 from segmentation.dashboards.context import PanelContext
 from segmentation.dashboards.sql import Scope
-from tests.segmentation.dashboards_data import add_contact, day, new_database, utc, values
+from tests.segmentation.dashboards_data import (
+    add_contact,
+    add_event,
+    day,
+    new_database,
+    summary,
+    utc,
+    values,
+)
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -196,7 +204,51 @@ async def test_a_failing_member_set_raises_and_leaves_the_pool_usable():
 
     with pytest.raises(asyncpg.DivisionByZeroError):
         await compute_dashboard(database.id, broken, as_of=utc(2025, 1, 1), max_parallel=4)
-    # The same pooled connections make their temp table again: the failed one was dropped.
+    # The failed member table was dropped: nothing is left behind.
+    assert await _member_tables() == []
     dashboard = await compute_dashboard(database.id, members, as_of=utc(2025, 1, 1), max_parallel=4)
 
     assert values(dashboard.panel("country")) == {"IT": 1}
+
+
+async def _member_tables() -> list[str]:
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT relname FROM pg_class WHERE relname LIKE 'dashboard\\_members\\_%'"
+    )
+    return [row["relname"] for row in rows]
+
+
+@pytest.mark.parametrize("per_member", [True, False, None])
+async def test_a_member_set_read_member_by_member_or_by_scanning_counts_the_same(per_member):
+    database = await new_database()
+    a = await add_contact(database, country="IT", gender="F")
+    b = await add_contact(database, country="IT", gender="M")
+    c = await add_contact(database, country="FR", gender="F")
+    for contact, amount in ((a, 30), (a, 70), (b, 600), (c, 5000)):
+        await add_event(contact, "purchase", utc(2025, 1, 5), amount)
+    await add_event(a, "purchase_line", utc(2025, 1, 5), 30, category="shoes")
+    await add_event(b, "purchase_line", utc(2025, 1, 6), 600, category="bags")
+    await add_event(c, "purchase_line", utc(2025, 1, 6), 5000, category="cars")
+    await add_event(a, "email_opened", utc(2025, 2, 1))
+    await add_event(b, "purchase", utc(2024, 12, 31), 1)  # before the time frame
+    # Italians, one listed twice: a member counts once whichever way its events are read.
+    italians = "SELECT id AS contact_id FROM contact WHERE database_id = $1::int AND country = $2"
+    members = (f"{italians} UNION ALL {italians}", [database.id, "IT"])
+    options = DashboardOptions(since=day("2025-01-01"), until=day("2025-03-01"))
+
+    dashboard = await compute_dashboard(
+        database.id, members, as_of=utc(2025, 3, 1), options=options, per_member=per_member
+    )
+
+    assert values(dashboard.panel("gender")) == {"F": 1, "M": 1}
+    spend = dashboard.panel("spend_distribution")
+    assert summary(spend) == {"contacts": 2, "buyers": 2, "purchases": 3, "revenue": 700}
+    assert values(spend)["100-250"] == 1 and values(spend)["500-1000"] == 1
+    assert values(dashboard.panel("top_categories")) == {"bags": 600, "shoes": 30}
+    by_category = {s.name: values(dashboard.panel("events_by_category"), i)
+                   for i, s in enumerate(dashboard.panel("events_by_category").series)}  # fmt: skip
+    assert by_category == {
+        "message": {"2025-01": 0, "2025-02": 1},
+        "purchase": {"2025-01": 5, "2025-02": 0},
+    }
+    assert await _member_tables() == []
