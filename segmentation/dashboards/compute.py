@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -27,9 +28,6 @@ SESSION = (
 )
 
 MAX_BUCKETS = 1000  # time buckets of the event panels
-# Up to this share of the database's contacts, the event panels look up each member's events
-# on the contact-led indexes; above it they scan the time frame's events (bench/dashboards.py).
-PER_MEMBER_SHARE = 0.15
 
 
 def panel_jobs(ctx: PanelContext, catalog_fields: Sequence[fields.CatalogField]) -> list[PanelJob]:
@@ -67,7 +65,8 @@ async def compute_dashboard(
 
     Cached under the database, segment, `definition` (default: the member SQL and parameters),
     options and the as-of day; `force` recomputes and replaces the cached copy. `per_member`
-    forces how a member set's events are read (None: chosen by its size; same results).
+    forces how a member set's rows are read: looked up member by member (True) or scanned
+    (False); None chooses per panel by its share of the database (`sql.*_LOOKUP_SHARE`).
     """
     options = options or DashboardOptions()
     options.validate()
@@ -174,8 +173,10 @@ async def _materialize(client: Any, scope: Scope, table: str, per_member: bool |
         await conn.execute(f"ANALYZE {table}")  # row count and distinct ids: good join plans
         if per_member is None:
             members = int(status.split()[-1])
-            per_member = members <= PER_MEMBER_SHARE * await _contacts_estimate(conn, scope)
-    return scope.materialized(table, per_member=per_member)
+            share = members / max(1.0, await _contacts_estimate(conn, scope))
+        else:
+            share = 0.0 if per_member else math.inf
+    return scope.materialized(table, share)
 
 
 async def _contacts_estimate(conn: Any, scope: Scope) -> float:

@@ -7,6 +7,7 @@ from typing import Any
 
 from segmentation.dashboards.context import PanelContext, statement
 from segmentation.dashboards.model import Grain, Panel, PanelKind, Point, Series
+from segmentation.dashboards.sql import EVENT_LOOKUP_SHARE
 
 
 def bucket_start(day: date, grain: Grain) -> date:
@@ -82,7 +83,7 @@ def events_sql(ctx: PanelContext, days: list[date]) -> tuple[str, list[Any]]:
         SELECT e.event_type_id AS type_id,
                width_bucket(e.occurred_at, {p.add(starts, "timestamptz[]")}) AS bucket,
                count(*) AS n
-        FROM {ctx.scope.events(("event_type_id", "occurred_at"), in_frame)}
+        FROM {ctx.scope.events(("event_type_id", "occurred_at"), in_frame, EVENT_LOOKUP_SHARE)}
         GROUP BY 1, 2"""
     return sql, p.values
 

@@ -13,7 +13,7 @@ from segmentation.dashboards.context import (
     top_rows,
 )
 from segmentation.dashboards.model import Panel, PanelKind, Point
-from segmentation.dashboards.sql import top_values_sql
+from segmentation.dashboards.sql import PURCHASE_LOOKUP_SHARE, top_values_sql
 from segmentation.params import Params
 
 PURCHASE = "purchase"  # event type of an order; value = order amount
@@ -31,7 +31,7 @@ def _purchases(ctx: PanelContext, p: Params, key: str, columns: tuple[str, ...])
     conditions = f"e.event_type_id = {_event_type(ctx, p, key)} AND " + ctx.window_filter(
         p, "e.occurred_at"
     )
-    return ctx.scope.events(columns, conditions)
+    return ctx.scope.events(columns, conditions, PURCHASE_LOOKUP_SHARE)
 
 
 def spending_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
@@ -59,7 +59,7 @@ def spending_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
 async def spending_panels(conn: Any, ctx: PanelContext) -> list[Panel]:
     # Scanning purchases, sum per buyer as the (type, contact) index streams them in contact
     # order: the planner prefers hashing the (type, time) range's rows, ~3x slower on 1M.
-    streamed = not ctx.scope.per_member
+    streamed = not ctx.scope.looks_up(PURCHASE_LOOKUP_SHARE)
     if streamed:
         await conn.execute("SET LOCAL enable_hashagg = off")
     rows = await conn.fetch(*statement(spending_sql(ctx)))

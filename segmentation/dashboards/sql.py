@@ -18,6 +18,12 @@ class CompiledSql(Protocol):
 
 MEMBERS_TABLE_PREFIX = "dashboard_members_"  # + a per-computation id: an UNLOGGED table
 
+# Member sets up to these shares of the database's contacts read their rows on indexes led by
+# the contact id (break-even points measured with bench/dashboards.py on 1M contacts).
+CONTACT_LOOKUP_SHARE = 0.3  # contact rows, by primary key
+EVENT_LOOKUP_SHARE = 0.6  # a time frame's events of every type (~10 per contact a year)
+PURCHASE_LOOKUP_SHARE = 0.15  # one sparse event type
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -26,9 +32,9 @@ class Scope:
     database_id: int
     member_sql: str | None = None
     member_params: tuple[Any, ...] = ()
-    # A small member set: panels look up each member's contact row and events on indexes led
-    # by the contact id, instead of scanning the database's and keeping the members' rows.
-    per_member: bool = False
+    # Members / the database's contacts: up to a panel's LOOKUP share, the members' rows are
+    # looked up member by member; above it, the database's rows are scanned, members' kept.
+    share: float = 1.0
 
     @classmethod
     def of(cls, database_id: int, members: CompiledSql | tuple[str, Sequence[Any]] | None) -> Scope:
@@ -46,33 +52,39 @@ class Scope:
         database = p.add(self.database_id, "int")
         return f"{alias}.database_id = {database}" + self._members(f"{alias}.id")
 
-    def _members(self, contact_id: str) -> str:
+    def _members(self, contact_id: str, *, lookup: bool = True) -> str:
         if self.member_sql is None:
             return ""
-        if self.per_member:  # the members' rows by primary key, in id order
+        if lookup and self.looks_up(CONTACT_LOOKUP_SHARE):  # the members' rows by primary key
             return f" AND {contact_id} = ANY(ARRAY(SELECT contact_id FROM ({self.member_sql}) m))"
         return f" AND {contact_id} IN (SELECT contact_id FROM ({self.member_sql}) AS members)"
 
-    def events(self, columns: Sequence[str], conditions: str, alias: str = "e") -> str:
+    def looks_up(self, up_to: float) -> bool:
+        """Whether a member set this small reads its rows member by member."""
+        return self.member_sql is not None and self.share <= up_to
+
+    def events(
+        self, columns: Sequence[str], conditions: str, up_to: float, alias: str = "e"
+    ) -> str:
         """A FROM item `alias` with `columns` of the scope's events meeting `conditions`.
 
-        Per member: a nested loop over the member table, each member's events found on an
-        index led by the contact id (`OFFSET 0` keeps the planner from flattening it into a
-        hash join); otherwise the events meeting `conditions`, kept if their contact is a
-        member. Either way only `columns` are read, so index-only scans stay possible.
+        A member set up to `up_to` of the database: a nested loop over the members, each one's
+        events found on an index led by the contact id (`OFFSET 0` keeps the planner from
+        flattening it into a hash join); otherwise the events meeting `conditions`, kept if
+        their contact is a member. Only `columns` are read: index-only scans stay possible.
         """
         selected = ", ".join(f"{alias}.{column}" for column in columns)
-        if self.per_member and self.member_sql is not None:
+        if self.looks_up(up_to):
             return (
                 f"({self.member_sql}) AS m CROSS JOIN LATERAL (SELECT {selected} FROM event {alias}"
                 f" WHERE {alias}.contact_id = m.contact_id AND {conditions} OFFSET 0) AS {alias}"
             )
-        where = f"{conditions}{self._members(f'{alias}.contact_id')}"
+        where = f"{conditions}{self._members(f'{alias}.contact_id', lookup=False)}"
         return f"(SELECT {selected} FROM event {alias} WHERE {where}) AS {alias}"
 
-    def materialized(self, table: str, *, per_member: bool) -> Scope:
+    def materialized(self, table: str, share: float) -> Scope:
         """The same member set read from `table` (its `contact_id` column)."""
-        return Scope(self.database_id, f"SELECT contact_id FROM {table}", per_member=per_member)
+        return Scope(self.database_id, f"SELECT contact_id FROM {table}", share=share)
 
     def count_sql(self, p: Params) -> str:
         """A scalar subquery counting the scope's contacts."""
