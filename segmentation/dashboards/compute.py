@@ -121,8 +121,8 @@ async def run_jobs(
 
     Each worker holds one connection in one transaction and takes jobs in turn. A member set
     is first written once into a shared member table (the segment's SQL runs once), which
-    every worker reads and which is dropped at the end; `per_member` (None: by its size)
-    chooses how the event panels find the members' events (see `Scope.events`).
+    every worker reads and which is dropped at the end; `per_member` (None: by its share of
+    the database) chooses how panels read the members' rows (see `Scope.looks_up`).
     """
     if ctx.scope.member_sql is None:
         return await _run(client, jobs, ctx, max_parallel)
