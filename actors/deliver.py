@@ -11,7 +11,11 @@ Retryable failures (5xx, 429, timeouts, connection errors) are retried with back
 call; when they persist the batch stays pending (with its attempts and last error) and the
 tick enqueues it again, up to `MAX_BATCH_ATTEMPTS` calls before it fails. A 4xx fails the batch
 with the platform's reason at once. A run whose failed share passes its `max_error_rate`
-pauses itself; when no batch is pending the platform delivery is started and the run completed.
+pauses itself; when no batch is pending the platform deliveries are started and the run completed.
+
+A run of a plan with several deliveries (an email and an SMS...) has batches per consumer
+(`delivery_batch.consumer_position`, keys `run-<run>-c<consumer>-b<batch>`) over that
+consumer's own recipient rows (`recipient.delivery_no`): exactly once holds per consumer.
 """
 
 from __future__ import annotations
@@ -78,13 +82,14 @@ async def send_batch(
         return batch
     try:
         options = parse_options(_json(batch["options"]))
-        consumer = parse_consumers(_json(batch["consumers"]))[position]
+        consumers = parse_consumers(_json(batch["consumers"]))
+        consumer = consumers[position]
     except (InvalidPlan, IndexError) as error:
         async with in_transaction() as tx:
             locked = await _load_batch(tx, run_id, position, batch_no, lock=True)
             if isinstance(locked, BatchOutcome):
                 return locked
-            return await _finish(tx, locked, run_id, batch_no, "failed", f"invalid plan: {error}")
+            return await _finish(tx, locked, batch_no, "failed", f"invalid plan: {error}")
     wait = _pace(batch, options.max_rate, options.batch_size, batch_no, datetime.now(UTC))
     if wait > PACE_SLEEP_LIMIT:
         return BatchOutcome("skipped", "paced", wait=wait)
@@ -97,21 +102,21 @@ async def send_batch(
             locked = await _load_batch(tx, run_id, position, batch_no, lock=True)
             if isinstance(locked, BatchOutcome):
                 return locked
-            return await _finish(tx, locked, run_id, batch_no, "failed", error.message)
+            return await _finish(tx, locked, batch_no, "failed", error.message)
     except RetryableError as error:
         async with in_transaction() as tx:
             locked = await _load_batch(tx, run_id, position, batch_no, lock=True)
             if isinstance(locked, BatchOutcome):
                 return locked
-            return await _retry_later(tx, locked, run_id, batch_no, error)
+            return await _retry_later(tx, locked, batch_no, error)
     async with in_transaction() as tx:
         locked = await _load_batch(tx, run_id, position, batch_no, lock=True)
         if isinstance(locked, BatchOutcome):
             return locked
         recipients = await tx.execute_query_dict(
-            "SELECT contact_id, address FROM recipient"
-            " WHERE run_id = $1 AND batch_no = $2 AND status = 'pending' ORDER BY contact_id",
-            [run_id, batch_no],
+            "SELECT contact_id, address FROM recipient WHERE run_id = $1 AND delivery_no = $3"
+            " AND batch_no = $2 AND status = 'pending' ORDER BY contact_id",
+            [run_id, batch_no, locked["slot"]],
         )
         payload = [
             {"contact_ref": str(row["contact_id"]), "address": row["address"]} for row in recipients
@@ -122,23 +127,22 @@ async def send_batch(
                 lambda: client.add_recipients(delivery_id, key, payload), policy=retry
             )
         except PermanentError as error:
-            return await _finish(tx, locked, run_id, batch_no, "failed", error.message)
+            return await _finish(tx, locked, batch_no, "failed", error.message)
         except RetryableError as error:
-            return await _retry_later(tx, locked, run_id, batch_no, error)
-        return await _finish(tx, locked, run_id, batch_no, "sent")
+            return await _retry_later(tx, locked, batch_no, error)
+        return await _finish(tx, locked, batch_no, "sent")
 
 
 async def _retry_later(
     tx: BaseDBAsyncClient,
     batch: dict[str, Any],
-    run_id: int,
     batch_no: int,
     error: RetryableError,
 ) -> BatchOutcome:
     """Count a call that met only retryable errors: leave the batch pending, or fail it."""
     attempts = batch["attempts"] + 1
     if attempts >= MAX_BATCH_ATTEMPTS:
-        return await _finish(tx, batch, run_id, batch_no, "failed", error.message)
+        return await _finish(tx, batch, batch_no, "failed", error.message)
     await tx.execute_query(
         "UPDATE delivery_batch SET attempts = $2, last_error = $3 WHERE id = $1",
         [batch["id"], attempts, error.message],
@@ -151,8 +155,12 @@ async def _load_batch(
 ) -> dict[str, Any] | BatchOutcome:
     """The batch with its run and plan, or why it is not to be sent now."""
     rows = await conn.execute_query_dict(
-        "SELECT b.id, b.status, b.attempts, r.state, r.scheduled_for, r.listed_at,"
-        " r.plan_id, p.database_id, p.options, p.consumers"
+        "SELECT b.id, b.run_id, b.status, b.attempts, r.state, r.scheduled_for, r.listed_at,"
+        " r.plan_id, p.database_id, p.options, p.consumers,"
+        # The consumer's recipient rows (`delivery_no`): how many deliveries the run listed
+        # before it (fixed when the list was written, whatever the plan became since).
+        " (SELECT count(*) FROM run_consumer rc WHERE rc.run_id = b.run_id"
+        "  AND rc.kind = 'delivery' AND rc.position < b.consumer_position)::int AS slot"
         " FROM delivery_batch b JOIN plan_run r ON r.id = b.run_id"
         " JOIN plan p ON p.id = r.plan_id"
         " WHERE b.run_id = $1 AND b.consumer_position = $2 AND b.batch_no = $3"
@@ -174,17 +182,17 @@ async def _load_batch(
 async def _finish(
     tx: BaseDBAsyncClient,
     batch: dict[str, Any],
-    run_id: int,
     batch_no: int,
     status: str,
     error: str | None = None,
 ) -> BatchOutcome:
-    """Mark the batch and its recipients `sent` or `failed`, in the locking transaction."""
+    """Mark the batch and its recipients (of its delivery) `sent` or `failed`, in the
+    locking transaction."""
     await tx.execute_query(
         "UPDATE recipient SET status = $3::varchar, error = $4,"
         " sent_at = CASE WHEN $3::varchar = 'sent' THEN now() END"
-        " WHERE run_id = $1 AND batch_no = $2 AND status = 'pending'",
-        [run_id, batch_no, status, error],
+        " WHERE run_id = $1 AND delivery_no = $5 AND batch_no = $2 AND status = 'pending'",
+        [batch["run_id"], batch_no, status, error, batch["slot"]],
     )
     await tx.execute_query(
         "UPDATE delivery_batch SET status = $2::varchar, attempts = attempts + 1,"
@@ -266,20 +274,24 @@ async def after_batch(run_id: int, position: int, client: PlatformClient) -> str
 
 
 async def complete_if_done(run_id: int, position: int, client: PlatformClient) -> str:
-    """Start the platform delivery and complete the run once no batch is pending."""
+    """Start the run's platform deliveries (every delivery consumer's) and complete the run
+    once no batch of any consumer is pending. `position`: the consumer whose batch ended."""
     conn = connections.get("default")
     rows = await conn.execute_query_dict(
         "SELECT rc.platform_delivery_id FROM plan_run r"
-        " LEFT JOIN run_consumer rc ON rc.run_id = r.id AND rc.position = $2"
+        " LEFT JOIN run_consumer rc ON rc.run_id = r.id AND rc.kind = 'delivery'"
+        "   AND rc.platform_delivery_id IS NOT NULL"
         " WHERE r.id = $1 AND r.state = 'delivering' AND NOT EXISTS"
-        " (SELECT 1 FROM delivery_batch b WHERE b.run_id = r.id AND b.status = 'pending')",
+        " (SELECT 1 FROM delivery_batch b WHERE b.run_id = r.id AND b.status = 'pending')"
+        " ORDER BY rc.position = $2 DESC, rc.position",
         [run_id, position],
     )
     if not rows:
         return "delivering"
-    delivery_id = rows[0]["platform_delivery_id"]
-    if delivery_id:  # starting twice is a no-op on the platform
-        await send_with_retries(lambda: client.start(delivery_id))
+    for row in rows:
+        delivery_id = row["platform_delivery_id"]
+        if delivery_id:  # starting twice is a no-op on the platform
+            await send_with_retries(lambda delivery_id=delivery_id: client.start(delivery_id))
     await conn.execute_query(
         "WITH r AS (UPDATE plan_run SET state = 'completed', finished_at = now()"
         " WHERE id = $1 AND state = 'delivering' RETURNING id)"

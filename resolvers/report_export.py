@@ -7,6 +7,8 @@
 Recipients are read with a server-side cursor and written as they come (CSV) or into a
 write-only workbook spooled to a temporary file (xlsx): never a whole list in memory.
 Personal data (address, per-recipient error text) is written only with `personal_data=True`.
+Recipients are rows per delivery consumer (`consumer`: its position; a plan with an email and
+an SMS lists a contact twice), each with that delivery's feedback.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def report_rows(reports: Iterable[RunReport]) -> Iterable[list[Any]]:
 
 def recipient_columns(personal_data: bool) -> list[str]:
     """Columns of the recipients table; address and error text only with personal data."""
-    columns = ["run_id", "contact_id", "external_id", "status", "exclusion_reason", "batch_no"]
+    columns = ["run_id", "consumer", "contact_id", "external_id", "status", "exclusion_reason"]
+    columns += ["batch_no"]
     columns += ["sent_at", "delivered", "bounced", "opens", "clicks"]
     return columns + (["address", "error"] if personal_data else [])
 
@@ -103,26 +106,36 @@ _RECIPIENTS = """
 WITH runs AS (
     SELECT r.id, r.created_at, p.database_id FROM plan_run r JOIN plan p ON p.id = r.plan_id
      WHERE r.id = ANY($1::bigint[])
+), deliveries AS (  -- the k-th delivery consumer of a run writes recipient.delivery_no k
+    SELECT run_id, position, platform_delivery_id,
+           (row_number() OVER (PARTITION BY run_id ORDER BY position) - 1)::int AS delivery_no
+      FROM run_consumer WHERE run_id = ANY($1::bigint[]) AND kind = 'delivery'
 ), feedback AS (
     SELECT e.contact_id, (e.properties->>'run_id')::bigint AS run_id,
+           coalesce(d.delivery_no, 0) AS delivery_no,
            count(*) FILTER (WHERE et.key LIKE '%\\_delivered') AS delivered,
            count(*) FILTER (WHERE et.key LIKE '%\\_bounced') AS bounced,
            count(*) FILTER (WHERE et.key LIKE '%\\_opened') AS opens,
            count(*) FILTER (WHERE et.key LIKE '%\\_clicked') AS clicks
       FROM catalog_event_type et JOIN event e ON e.event_type_id = et.id
+      LEFT JOIN deliveries d ON d.run_id::text = e.properties->>'run_id'
+            AND d.platform_delivery_id = e.properties->>'delivery_id'
      WHERE et.database_id IN (SELECT database_id FROM runs) AND et.key = ANY($2::text[])
        AND e.occurred_at >= (SELECT min(created_at) FROM runs)
        AND e.properties->>'run_id' = ANY($3::text[])
-     GROUP BY 1, 2
+     GROUP BY 1, 2, 3
 )
-SELECT r.run_id, r.contact_id, c.external_id, r.status, r.exclusion_reason, r.batch_no,
-       r.sent_at, coalesce(f.delivered, 0) AS delivered, coalesce(f.bounced, 0) AS bounced,
+SELECT r.run_id, d.position AS consumer, r.contact_id, c.external_id, r.status,
+       r.exclusion_reason, r.batch_no, r.sent_at, coalesce(f.delivered, 0) AS delivered,
+       coalesce(f.bounced, 0) AS bounced,
        coalesce(f.opens, 0) AS opens, coalesce(f.clicks, 0) AS clicks{personal}
   FROM recipient r
   LEFT JOIN contact c ON c.id = r.contact_id
+  LEFT JOIN deliveries d ON d.run_id = r.run_id AND d.delivery_no = r.delivery_no
   LEFT JOIN feedback f ON f.contact_id = r.contact_id AND f.run_id = r.run_id
+        AND f.delivery_no = r.delivery_no
  WHERE r.run_id = ANY($1::bigint[])
- ORDER BY r.run_id, r.contact_id
+ ORDER BY r.run_id, r.contact_id, r.delivery_no
 """
 
 

@@ -5,7 +5,10 @@ its consumers and batches, and the platform's feedback events (`event.properties
     report = await report_for_run(ctx, principal, run_id)       # batched per request (DataLoader)
 
 A recipient list is never loaded into Python: the funnel is a `GROUP BY` over `recipient`,
-feedback counts a `GROUP BY` over the run's feedback events.
+feedback counts a `GROUP BY` over the run's feedback events. A run of a plan with several
+deliveries (email and SMS...) has recipient rows per delivery (`delivery_no`): the run's funnel
+is the first delivery's (each contact once), each delivery consumer counts its own sends,
+pending recipients and exclusions (a contact with no phone is excluded from the SMS only).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class ConsumerReport:
     first_sent_at: datetime | None
     last_sent_at: datetime | None
     stats: dict[str, Any] = field(default_factory=dict)
+    pending: int = 0  # a delivery's recipients not sent yet
+    excluded: dict[str, int] = field(default_factory=dict)  # a delivery's exclusions per reason
 
     @property
     def errors(self) -> int:
@@ -143,9 +148,9 @@ SELECT r.id, p.database_id, r.plan_id, p.name AS plan_name, p.segment_id, s.name
 """
 
 _FUNNEL = """
-SELECT run_id, status, coalesce(exclusion_reason, '') AS reason, count(*) AS n
+SELECT run_id, delivery_no, status, coalesce(exclusion_reason, '') AS reason, count(*) AS n
   FROM recipient WHERE run_id = ANY($1::bigint[])
- GROUP BY run_id, status, exclusion_reason
+ GROUP BY run_id, delivery_no, status, exclusion_reason
 """
 
 _CONSUMERS = """
@@ -216,13 +221,20 @@ def _report(
     consumers: list[dict[str, Any]],
     feedback: dict[tuple[int, str | None], dict[str, tuple[int, int]]],
 ) -> RunReport:
-    by_status: dict[str, int] = defaultdict(int)
-    excluded: dict[str, int] = defaultdict(int)
+    # Per delivery (`recipient.delivery_no`): status and exclusion counts. The run's funnel is
+    # the first delivery's list (each contact once); each delivery counts its own sends.
+    by_status: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    excluded_by: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in funnel:
-        by_status[row["status"]] += row["n"]
+        by_status[row["delivery_no"]][row["status"]] += row["n"]
         if row["status"] == "excluded":
-            excluded[row["reason"] or "unknown"] += row["n"]
-    sent, failed, pending = by_status["sent"], by_status["failed"], by_status["pending"]
+            excluded_by[row["delivery_no"]][row["reason"] or "unknown"] += row["n"]
+    first, excluded = by_status[0], excluded_by[0]
+    sent, failed, pending = first["sent"], first["failed"], first["pending"]
+    slots = {
+        row["position"]: slot
+        for slot, row in enumerate(r for r in consumers if r["kind"] == "delivery")
+    }
     return RunReport(
         run_id=run["id"],
         database_id=run["database_id"],
@@ -239,7 +251,7 @@ def _report(
         as_of=run["as_of"],
         segment_size=run["segment_count"],
         excluded=dict(sorted(excluded.items())),
-        control=by_status["control"],
+        control=first["control"],
         recipients=sent + failed + pending,
         sent=sent,
         failed=failed,
@@ -249,18 +261,28 @@ def _report(
         started_at=run["started_at"],
         listed_at=run["listed_at"],
         finished_at=run["finished_at"],
-        consumers=tuple(_consumer(run["id"], row, sent, failed, feedback) for row in consumers),
+        consumers=tuple(
+            _consumer(
+                run["id"],
+                row,
+                by_status[slots.get(row["position"], 0)],
+                excluded_by[slots.get(row["position"], 0)],
+                feedback,
+            )
+            for row in consumers
+        ),
     )
 
 
 def _consumer(
     run_id: int,
     row: dict[str, Any],
-    sent: int,
-    failed: int,
+    statuses: dict[str, int],
+    excluded: dict[str, int],
     feedback: dict[tuple[int, str | None], dict[str, tuple[int, int]]],
 ) -> ConsumerReport:
     delivery = row["kind"] == "delivery"
+    sent, failed = statuses["sent"], statuses["failed"]
     counts = feedback.get((run_id, row["platform_delivery_id"]), {}) if delivery else {}
 
     def total(kind: str) -> int:
@@ -293,6 +315,8 @@ def _consumer(
         first_sent_at=row["first_sent_at"],
         last_sent_at=row["last_sent_at"],
         stats=stats if isinstance(stats, dict) else {},
+        pending=statuses["pending"] if delivery else 0,
+        excluded=dict(sorted(excluded.items())) if delivery else {},
     )
 
 

@@ -4,6 +4,10 @@
 - `recipient.run_id` keeps no foreign-key constraint: its per-row check cost a third of the
   time to write a 1,000,000-contact list. Only `run_plan` inserts recipients, holding the run's
   row lock; deleting runs still deletes their recipients, by a statement-level trigger.
+- `recipient.delivery_no`: a plan may have several deliveries (email and SMS...), each with its
+  own rows (0: the first delivery). Unique per (run, delivery_no, contact) by two partial
+  indexes: the rows of the first delivery keep the narrow (run_id, contact_id) entries, so a
+  single-delivery list writes no wider index than before.
 - `recipient_pending` replaces `recipient_batch`: `deliver_batch` reads and marks only pending
   recipients, so only those (not the excluded ones, not the sent ones) need an entry.
 """
@@ -37,7 +41,27 @@ STATEMENTS: list[tuple[str, str]] = [  # (forward SQL, reverse SQL)
         "CREATE INDEX recipient_batch ON recipient (run_id, batch_no, status)",
     ),
     (
-        "CREATE INDEX recipient_pending ON recipient (run_id, batch_no) WHERE status = 'pending'",
+        "ALTER TABLE recipient ALTER COLUMN delivery_no SET DEFAULT 0",
+        "ALTER TABLE recipient ALTER COLUMN delivery_no DROP DEFAULT",
+    ),
+    (
+        "ALTER TABLE recipient DROP CONSTRAINT IF EXISTS uid_recipient_run_id_127f92",
+        "ALTER TABLE recipient ADD CONSTRAINT uid_recipient_run_id_127f92"
+        " UNIQUE (run_id, contact_id)",
+    ),
+    (
+        "CREATE UNIQUE INDEX recipient_run_contact ON recipient (run_id, contact_id)"
+        " WHERE delivery_no = 0",
+        "DROP INDEX recipient_run_contact",
+    ),
+    (
+        "CREATE UNIQUE INDEX recipient_run_delivery_contact"
+        " ON recipient (run_id, delivery_no, contact_id) WHERE delivery_no > 0",
+        "DROP INDEX recipient_run_delivery_contact",
+    ),
+    (  # (run_id, delivery_no, batch_no) is as wide as (run_id, batch_no): 16 bytes aligned
+        "CREATE INDEX recipient_pending ON recipient (run_id, delivery_no, batch_no)"
+        " WHERE status = 'pending'",
         "DROP INDEX recipient_pending",
     ),
 ]
@@ -51,6 +75,11 @@ class Migration(migrations.Migration):
             model_name="Recipient",
             name="top_up",
             field=fields.BooleanField(default=False),
+        ),
+        ops.AddField(
+            model_name="Recipient",
+            name="delivery_no",
+            field=fields.SmallIntField(default=0),
         ),
         *(ops.RunSQL(sql, reverse_sql=reverse) for sql, reverse in STATEMENTS),
     ]

@@ -107,6 +107,7 @@ EMAIL_DELIVERY = {
     "subject": "Hello",
     "sender": "shop@example.com",
 }
+SMS_DELIVERY = {"kind": "delivery", "channel": "sms", "template": "promo", "sender": "SHOP"}
 
 
 async def make_run(plan: Plan, *, scheduled_for: datetime | None = None) -> int:

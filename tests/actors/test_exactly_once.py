@@ -1,6 +1,7 @@
 """Exactly once, end to end: real `contactplan worker` subprocesses, PostgreSQL, Redis and the
 send-sink over loopback HTTP. Workers are killed, the platform fails, two schedulers race,
-Redis restarts: every recipient reaches the platform exactly once and none is lost.
+Redis restarts: every recipient reaches the platform exactly once and none is lost (per
+delivery: the kill and Redis tests run plans with an email and an SMS).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 
 from tests.actors.conftest import Sink
 from tests.actors.plan_fixtures import (
+    EMAIL_DELIVERY,
+    SMS_DELIVERY,
     World,
     add_contacts,
     fetch,
@@ -28,6 +31,8 @@ from tests.actors.plan_fixtures import (
 
 CONTACTS = 3000
 BATCH = 50
+# An email and an SMS (every test contact has both addresses): each delivered exactly once.
+TWO_DELIVERIES = [EMAIL_DELIVERY, SMS_DELIVERY]
 GIVE_UP_SECONDS = 180  # a guard against a hung test, not an assertion on speed
 
 
@@ -98,27 +103,38 @@ async def _sent_batches(run_id: int) -> int:
 
 
 async def _assert_exactly_once(sink: Sink, run_id: int, expected: int) -> None:
-    rows = await fetch(
-        "SELECT rc.platform_delivery_id, count(r.*) FILTER (WHERE r.status = 'sent') AS sent,"
-        " count(r.*) FILTER (WHERE r.status = 'pending') AS pending,"
-        " count(r.*) FILTER (WHERE r.status = 'failed') AS failed"
-        " FROM run_consumer rc JOIN recipient r ON r.run_id = rc.run_id"
-        " WHERE rc.run_id = $1 GROUP BY 1",
+    """Every delivery consumer of the run sent each of its `expected` recipients once."""
+    consumers = await fetch(
+        "SELECT position, platform_delivery_id FROM run_consumer"
+        " WHERE run_id = $1 AND kind = 'delivery' ORDER BY position",
         run_id,
     )
-    (row,) = rows
-    assert (row["sent"], row["pending"], row["failed"]) == (expected, 0, 0)
-    received = await sink.received(row["platform_delivery_id"])
-    assert received["duplicated_contacts"] == []
-    assert len(received["per_contact"]) == expected
-    assert set(received["per_contact"].values()) == {1}
-    listed = await fetch("SELECT contact_id FROM recipient WHERE run_id = $1", run_id)
-    assert {str(r["contact_id"]) for r in listed} == set(received["per_contact"])
-    assert received["status"] == "started"
+    assert consumers
+    for slot, consumer in enumerate(consumers):
+        (row,) = await fetch(
+            "SELECT count(*) FILTER (WHERE status = 'sent') AS sent,"
+            " count(*) FILTER (WHERE status = 'pending') AS pending,"
+            " count(*) FILTER (WHERE status = 'failed') AS failed"
+            " FROM recipient WHERE run_id = $1 AND delivery_no = $2",
+            run_id,
+            slot,
+        )
+        assert (row["sent"], row["pending"], row["failed"]) == (expected, 0, 0)
+        received = await sink.received(consumer["platform_delivery_id"])
+        assert received["duplicated_contacts"] == []
+        assert len(received["per_contact"]) == expected
+        assert set(received["per_contact"].values()) == {1}
+        listed = await fetch(
+            "SELECT contact_id FROM recipient WHERE run_id = $1 AND delivery_no = $2",
+            run_id,
+            slot,
+        )
+        assert {str(r["contact_id"]) for r in listed} == set(received["per_contact"])
+        assert received["status"] == "started"
 
 
-async def _plan(world: World, contacts: int = CONTACTS) -> int:
-    plan = await make_plan(world, options={"batch_size": BATCH})
+async def _plan(world: World, contacts: int = CONTACTS, consumers: list | None = None) -> int:
+    plan = await make_plan(world, options={"batch_size": BATCH}, consumers=consumers)
     return plan.id
 
 
@@ -127,7 +143,7 @@ async def test_worker_killed_mid_run_then_another_finishes_it(
 ) -> None:
     await add_contacts(world.database_id, CONTACTS, tag="c")
     await sink.faults(delay_ms=40)  # slow enough to kill the worker half-way
-    plan_id = await _plan(world)
+    plan_id = await _plan(world, consumers=TWO_DELIVERIES)
     first = workers.start()
 
     async def half_sent() -> bool:
@@ -137,7 +153,7 @@ async def test_worker_killed_mid_run_then_another_finishes_it(
     await wait_for(half_sent, workers, "the first batches")
     workers.kill(first)
     (run_id,) = await _run_ids([plan_id])
-    assert await _sent_batches(run_id) < CONTACTS // BATCH  # killed in the middle
+    assert await _sent_batches(run_id) < 2 * CONTACTS // BATCH  # killed in the middle
     await sink.faults()
     workers.start()
     await wait_for(lambda: _all_completed([plan_id]), workers, "the run to complete")
@@ -166,7 +182,7 @@ async def test_two_schedulers_start_each_run_once(
 ) -> None:
     await add_contacts(world.database_id, 1000, tag="c")
     await sink.faults(delay_ms=5)
-    plan_ids = [await _plan(world) for _ in range(4)]
+    plan_ids = [await _plan(world, consumers=TWO_DELIVERIES if i % 2 else None) for i in range(4)]
     workers.start(threads=3)
     workers.start(threads=3)
     await wait_for(lambda: _all_completed(plan_ids), workers, "every run to complete")
@@ -225,7 +241,7 @@ async def test_redis_restarted_in_the_middle_of_a_run(
     env = worker_env(service_env, sink.url, sink.token) | {"REDIS_URL": private_redis.url}  # type: ignore[attr-defined]
     group = Workers(env, tmp_path / "worker.log")
     try:
-        plan_id = await _plan(world)
+        plan_id = await _plan(world, consumers=TWO_DELIVERIES)
         group.start()
 
         async def some_sent() -> bool:
@@ -235,7 +251,7 @@ async def test_redis_restarted_in_the_middle_of_a_run(
         await wait_for(some_sent, group, "the first batches")
         private_redis()  # every queued message is gone
         (run_id,) = await _run_ids([plan_id])
-        assert await _sent_batches(run_id) < CONTACTS // BATCH
+        assert await _sent_batches(run_id) < 2 * CONTACTS // BATCH
         await sink.faults()
         await wait_for(lambda: _all_completed([plan_id]), group, "the run to complete")
         await _assert_exactly_once(sink, run_id, CONTACTS)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from actors.deliver import after_batch, send_batch
-from actors.plan_options import InvalidPlan, parse_consumers, parse_options
+from actors.plan_options import InvalidPlan, delivery_consumers, parse_consumers, parse_options
 from actors.plans import (
     PlanError,
     cancel_run,
@@ -28,6 +28,7 @@ from models import Plan, Segment
 from tests.actors.conftest import Sink
 from tests.actors.plan_fixtures import (
     EMAIL_DELIVERY,
+    SMS_DELIVERY,
     World,
     add_contacts,
     fetch,
@@ -216,10 +217,15 @@ def test_options_validation_reports_every_bad_key_with_its_path() -> None:
     assert parse_options({"contacts": {"mode": "exact", "count": 5}}).contacts_max == 5
 
 
-def test_a_plan_has_at_most_one_delivery() -> None:
-    with pytest.raises(InvalidPlan) as caught:
-        parse_consumers([EMAIL_DELIVERY, EMAIL_DELIVERY | {"channel": "sms"}])
-    assert caught.value.errors[0].code == "too_many_deliveries"
+def test_a_plan_may_have_several_deliveries_besides_exports_and_webhooks() -> None:
+    two = parse_consumers([EMAIL_DELIVERY, {"kind": "export"}, SMS_DELIVERY])
+    assert [(c.position, c.kind, c.channel) for c in delivery_consumers(two)] == [
+        (0, "delivery", "email"),
+        (2, "delivery", "sms"),
+    ]
+    with pytest.raises(InvalidPlan) as caught:  # each delivery is still checked
+        parse_consumers([EMAIL_DELIVERY, SMS_DELIVERY | {"template": ""}])
+    assert [e.path for e in caught.value.errors] == ["consumers[1].template"]
     consumers = parse_consumers(
         [
             EMAIL_DELIVERY,
