@@ -13,7 +13,9 @@ Every object type that has an id implements `Node`:
             # load by int ids, keep only what the caller may see (None otherwise),
             # same order as node_ids; use int_ids(node_ids)
 
-Its `id` is then a global id (base64 of "Segment:12"); `Query.node(id:)` finds any object
+Its GraphQL `id` is then a global id (base64 of "Segment:12", built once when the object is
+made: a type that defines `__post_init__` must call `super().__post_init__()`), while
+`self.id` stays the integer primary key in Python; `Query.node(id:)` finds any object
 through its type's `resolve_nodes`. Arguments that name an object take a `GlobalID` and
 turn it into a primary key with `node_pk(value, "Segment")` (NOT_FOUND if it is not a
 Segment id). Lists are connections:
@@ -27,12 +29,13 @@ Segment id). Lists are connections:
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import strawberry
 from strawberry import relay
-from strawberry.relay import GlobalID, Node, NodeID
+from strawberry.relay import GlobalID, NodeID
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.types.nodes import SelectedField
 
@@ -51,6 +54,34 @@ __all__ = [
 ]
 
 NodeT = TypeVar("NodeT")
+
+
+@strawberry.interface(name="Node", description="An object with a Globally Unique ID")
+class Node:
+    """The Relay Node interface, with the global id as a plain attribute.
+
+    strawberry.relay.Node resolves `id` per object through a resolver (Info, type-name
+    lookup, GlobalID, base64): 200 of the 600 resolver calls of a list of 100 segments
+    with authors. Here the global id is built once when the object is made and served as
+    a plain attribute field. In Python `self.id` stays the `NodeID` primary key;
+    `node_global_id` holds the global id string. The SDL is the same
+    (`interface Node { id: ID! }`).
+    """
+
+    node_global_id: GlobalID = strawberry.field(
+        name="id", description="The Globally Unique ID of this object", default=None
+    )
+
+    def __post_init__(self) -> None:
+        pk = self.id  # type: ignore[attr-defined]
+        if pk is not None:
+            name = type(self).__strawberry_definition__.name  # type: ignore[attr-defined]
+            self.node_global_id = base64.b64encode(f"{name}:{pk}".encode()).decode()  # type: ignore[assignment]
+
+    @classmethod
+    def resolve_nodes(cls, *, info: Any, node_ids: Iterable[str], required: bool = False) -> Any:
+        """The objects of `node_ids` the caller may see (None for the others), in order."""
+        raise NotImplementedError(f"{cls.__name__}.resolve_nodes")
 
 
 def global_id(type_name: str, pk: int) -> GlobalID:

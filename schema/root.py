@@ -35,6 +35,7 @@ from schema.cost import QueryCostLimiter
 from schema.dashboards import DashboardsQuery
 from schema.databases import DatabasesMutation, DatabasesQuery
 from schema.dnd import DndMutation, DndQuery
+from schema.fast_fields import fast_fields
 from schema.input_guard import InputGuard
 from schema.node import NodeQuery
 from schema.plans import PlansMutation, PlansQuery, PlansSubscription
@@ -214,4 +215,5 @@ def build_schema(settings: Settings) -> ContactplanSchema:
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
     )
     schema.operations = operation_table(query, mutation, subscription)
+    fast_fields(schema)  # plain fields skip strawberry's per-field wrapper (schema/fast_fields.py)
     return schema
