@@ -15,7 +15,8 @@ pauses itself; when no batch is pending the platform deliveries are started and 
 
 A run of a plan with several deliveries (an email and an SMS...) has batches per consumer
 (`delivery_batch.consumer_position`, keys `run-<run>-c<consumer>-b<batch>`) over that
-consumer's own recipient rows (`recipient.delivery_no`): exactly once holds per consumer.
+consumer's own recipient rows (`recipient.delivery_no`, NULL for the first delivery): exactly
+once holds per consumer.
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ async def send_batch(
         if isinstance(locked, BatchOutcome):
             return locked
         recipients = await tx.execute_query_dict(
-            "SELECT contact_id, address FROM recipient WHERE run_id = $1 AND delivery_no = $3"
+            "SELECT contact_id, address FROM recipient WHERE run_id = $1"
+            " AND coalesce(delivery_no, 0) = $3"
             " AND batch_no = $2 AND status = 'pending' ORDER BY contact_id",
             [run_id, batch_no, locked["slot"]],
         )
@@ -191,7 +193,8 @@ async def _finish(
     await tx.execute_query(
         "UPDATE recipient SET status = $3::varchar, error = $4,"
         " sent_at = CASE WHEN $3::varchar = 'sent' THEN now() END"
-        " WHERE run_id = $1 AND delivery_no = $5 AND batch_no = $2 AND status = 'pending'",
+        " WHERE run_id = $1 AND coalesce(delivery_no, 0) = $5 AND batch_no = $2"
+        " AND status = 'pending'",
         [batch["run_id"], batch_no, status, error, batch["slot"]],
     )
     await tx.execute_query(

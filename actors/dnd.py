@@ -121,7 +121,7 @@ def blocked_contacts_cte(
         messages = (
             f"(SELECT r.contact_id, r.sent_at FROM recipient r WHERE {sent}"
             f" UNION ALL SELECT r.contact_id, {param(as_of)}::timestamptz FROM recipient r"
-            f" WHERE r.run_id = {run} AND r.delivery_no < {param(earlier_slots)}"
+            f" WHERE r.run_id = {run} AND coalesce(r.delivery_no, 0) < {param(earlier_slots)}"
             f" AND r.status = 'pending') r"
         )
         sent = "TRUE"

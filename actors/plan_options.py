@@ -15,7 +15,8 @@ Options (`plan.options`, every key optional)::
      "frequency_cap_days": 7}      # contacts sent anything in the last N days are not sent
 
 Consumers (`plan.consumers`, a list, zero or more; several deliveries, e.g. an email and an
-SMS, each with its own recipient rows: `recipient.delivery_no` k for the k-th delivery)::
+SMS, each with its own recipient rows: `recipient.delivery_no` k for the (k+1)-th delivery,
+NULL for the first)::
 
     {"kind": "delivery", "channel": "email" | "sms" | "push", "template": "...",
      "sender": "...", "subject": "...", "labels": ["..."]}
@@ -245,7 +246,8 @@ def delivery_consumer(consumers: list[Consumer]) -> Consumer | None:
 
 
 def delivery_consumers(consumers: list[Consumer]) -> list[Consumer]:
-    """The plan's delivery consumers in order: the k-th writes `recipient.delivery_no` k."""
+    """The plan's delivery consumers in order: the (k+1)-th writes `recipient.delivery_no` k
+    (the first: NULL, read as 0)."""
     return [c for c in consumers if c.kind == "delivery"]
 
 

@@ -15,7 +15,8 @@ of the same run returns at once):
    written and the run moves to `delivering` (or `completed` when nothing is to be sent).
 
 A plan with several deliveries (an email and an SMS...) gets steps 1-3 once per delivery: the
-k-th delivery's rows carry `recipient.delivery_no` k and its channel's consent and address
+(k+1)-th delivery's rows carry `recipient.delivery_no` k (the first's NULL: a single-delivery
+list writes exactly what it wrote before) and its channel's consent and address
 rules (a contact with no phone is excluded from the SMS, `no_address`, and still gets the
 email), DND counting the messages of the deliveries listed before it. `plan_run.funnel` is the
 first delivery's (each contact once) plus `consumers`: the funnel per delivery position.
@@ -224,10 +225,10 @@ async def _write_slot(
             room = math.ceil(wanted * options.top_up_percent / 100)
             extra = min(wanted - to_send, room)
             if extra > 0:
-                rest = (  # the slot is a code constant: the planner matches the partial index
+                rest = (
                     "(SELECT c.id AS contact_id FROM contact c WHERE c.database_id = "
                     "$1 AND NOT EXISTS (SELECT 1 FROM recipient x WHERE x.run_id = $2 "
-                    f"AND x.delivery_no = {int(rules.slot)} AND x.contact_id = c.id))"
+                    f"AND {_slot_predicate('x', rules.slot)} AND x.contact_id = c.id))"
                 )
                 sql, params = _list_sql(
                     run, rules, rest, [run["database_id"], run_id], limit=extra,
@@ -276,7 +277,7 @@ class ListRules:
     channel: Channel | None
     policy: Any
     exclusion: SegmentSql | None = None
-    slot: int = 0  # which delivery of the plan (`recipient.delivery_no`): 0 is the first
+    slot: int = 0  # which delivery of the plan (`recipient.delivery_no`; the first: 0, NULL)
 
 
 def _list_sql(
@@ -376,6 +377,12 @@ listed AS (
 SELECT coalesce(exclusion_reason, status) AS reason, count(*) AS n FROM listed GROUP BY 1
 """
     return sql, p.values
+
+
+def _slot_predicate(alias: str, slot: int) -> str:
+    """SQL matching the rows of delivery `slot` (a code constant, so the planner matches the
+    partial unique indexes of 0004_delivery)."""
+    return f"{alias}.delivery_no IS NULL" if slot == 0 else f"{alias}.delivery_no = {int(slot)}"
 
 
 def _batch_count(rows: int, batch_size: int) -> int:

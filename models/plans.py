@@ -119,9 +119,10 @@ class Recipient(Model):
     sent_at = fields.DatetimeField(null=True)
     error = fields.TextField(null=True)
     top_up = fields.BooleanField(default=False)  # added by a contacts-number top-up
-    # Which delivery of the plan: 0 the first (or the only list of a plan without delivery),
-    # k the (k+1)-th. Unique per (run, delivery_no, contact) by two partial indexes (0004).
-    delivery_no = fields.SmallIntField(default=0)
+    # Which delivery of the plan: NULL the first (or the only list of a plan without delivery:
+    # a NULL costs no byte), k the (k+1)-th. Unique per (run, delivery, contact) by two partial
+    # indexes (0004). Read it as coalesce(delivery_no, 0).
+    delivery_no = fields.SmallIntField(null=True)
 
     class Meta:
         table = "recipient"

@@ -106,7 +106,7 @@ _RECIPIENTS = """
 WITH runs AS (
     SELECT r.id, r.created_at, p.database_id FROM plan_run r JOIN plan p ON p.id = r.plan_id
      WHERE r.id = ANY($1::bigint[])
-), deliveries AS (  -- the k-th delivery consumer of a run writes recipient.delivery_no k
+), deliveries AS (  -- the (k+1)-th delivery of a run: recipient.delivery_no k (first: NULL)
     SELECT run_id, position, platform_delivery_id,
            (row_number() OVER (PARTITION BY run_id ORDER BY position) - 1)::int AS delivery_no
       FROM run_consumer WHERE run_id = ANY($1::bigint[]) AND kind = 'delivery'
@@ -131,11 +131,11 @@ SELECT r.run_id, d.position AS consumer, r.contact_id, c.external_id, r.status,
        coalesce(f.opens, 0) AS opens, coalesce(f.clicks, 0) AS clicks{personal}
   FROM recipient r
   LEFT JOIN contact c ON c.id = r.contact_id
-  LEFT JOIN deliveries d ON d.run_id = r.run_id AND d.delivery_no = r.delivery_no
+  LEFT JOIN deliveries d ON d.run_id = r.run_id AND d.delivery_no = coalesce(r.delivery_no, 0)
   LEFT JOIN feedback f ON f.contact_id = r.contact_id AND f.run_id = r.run_id
-        AND f.delivery_no = r.delivery_no
+        AND f.delivery_no = coalesce(r.delivery_no, 0)
  WHERE r.run_id = ANY($1::bigint[])
- ORDER BY r.run_id, r.contact_id, r.delivery_no
+ ORDER BY r.run_id, r.contact_id, coalesce(r.delivery_no, 0)
 """
 
 

@@ -148,9 +148,10 @@ SELECT r.id, p.database_id, r.plan_id, p.name AS plan_name, p.segment_id, s.name
 """
 
 _FUNNEL = """
-SELECT run_id, delivery_no, status, coalesce(exclusion_reason, '') AS reason, count(*) AS n
+SELECT run_id, coalesce(delivery_no, 0) AS delivery_no, status,
+       coalesce(exclusion_reason, '') AS reason, count(*) AS n
   FROM recipient WHERE run_id = ANY($1::bigint[])
- GROUP BY run_id, delivery_no, status, exclusion_reason
+ GROUP BY run_id, 2, status, exclusion_reason
 """
 
 _CONSUMERS = """

@@ -5,9 +5,11 @@
   time to write a 1,000,000-contact list. Only `run_plan` inserts recipients, holding the run's
   row lock; deleting runs still deletes their recipients, by a statement-level trigger.
 - `recipient.delivery_no`: a plan may have several deliveries (email and SMS...), each with its
-  own rows (0: the first delivery). Unique per (run, delivery_no, contact) by two partial
-  indexes: the rows of the first delivery keep the narrow (run_id, contact_id) entries, so a
-  single-delivery list writes no wider index than before.
+  own rows: NULL for the first delivery (a NULL costs no byte of the row), k for the (k+1)-th.
+  Unique per (run, delivery, contact) by two partial indexes: the first delivery's rows keep
+  the narrow (run_id, contact_id) entries, so a single-delivery list writes the same rows,
+  index entries and WAL as before (bench/delivery.py --list-only). `recipient_pending` stays
+  (run_id, batch_no): the rows of the other deliveries of a batch number are filtered.
 - `recipient_pending` replaces `recipient_batch`: `deliver_batch` reads and marks only pending
   recipients, so only those (not the excluded ones, not the sent ones) need an entry.
 """
@@ -41,27 +43,22 @@ STATEMENTS: list[tuple[str, str]] = [  # (forward SQL, reverse SQL)
         "CREATE INDEX recipient_batch ON recipient (run_id, batch_no, status)",
     ),
     (
-        "ALTER TABLE recipient ALTER COLUMN delivery_no SET DEFAULT 0",
-        "ALTER TABLE recipient ALTER COLUMN delivery_no DROP DEFAULT",
-    ),
-    (
         "ALTER TABLE recipient DROP CONSTRAINT IF EXISTS uid_recipient_run_id_127f92",
         "ALTER TABLE recipient ADD CONSTRAINT uid_recipient_run_id_127f92"
         " UNIQUE (run_id, contact_id)",
     ),
     (
         "CREATE UNIQUE INDEX recipient_run_contact ON recipient (run_id, contact_id)"
-        " WHERE delivery_no = 0",
+        " WHERE delivery_no IS NULL",
         "DROP INDEX recipient_run_contact",
     ),
     (
         "CREATE UNIQUE INDEX recipient_run_delivery_contact"
-        " ON recipient (run_id, delivery_no, contact_id) WHERE delivery_no > 0",
+        " ON recipient (run_id, delivery_no, contact_id) WHERE delivery_no IS NOT NULL",
         "DROP INDEX recipient_run_delivery_contact",
     ),
-    (  # (run_id, delivery_no, batch_no) is as wide as (run_id, batch_no): 16 bytes aligned
-        "CREATE INDEX recipient_pending ON recipient (run_id, delivery_no, batch_no)"
-        " WHERE status = 'pending'",
+    (
+        "CREATE INDEX recipient_pending ON recipient (run_id, batch_no) WHERE status = 'pending'",
         "DROP INDEX recipient_pending",
     ),
 ]
@@ -79,7 +76,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Recipient",
             name="delivery_no",
-            field=fields.SmallIntField(default=0),
+            field=fields.SmallIntField(null=True),
         ),
         *(ops.RunSQL(sql, reverse_sql=reverse) for sql, reverse in STATEMENTS),
     ]

@@ -115,7 +115,7 @@ async def _assert_exactly_once(sink: Sink, run_id: int, expected: int) -> None:
             "SELECT count(*) FILTER (WHERE status = 'sent') AS sent,"
             " count(*) FILTER (WHERE status = 'pending') AS pending,"
             " count(*) FILTER (WHERE status = 'failed') AS failed"
-            " FROM recipient WHERE run_id = $1 AND delivery_no = $2",
+            " FROM recipient WHERE run_id = $1 AND coalesce(delivery_no, 0) = $2",
             run_id,
             slot,
         )
@@ -125,7 +125,7 @@ async def _assert_exactly_once(sink: Sink, run_id: int, expected: int) -> None:
         assert len(received["per_contact"]) == expected
         assert set(received["per_contact"].values()) == {1}
         listed = await fetch(
-            "SELECT contact_id FROM recipient WHERE run_id = $1 AND delivery_no = $2",
+            "SELECT contact_id FROM recipient WHERE run_id = $1 AND coalesce(delivery_no, 0) = $2",
             run_id,
             slot,
         )
