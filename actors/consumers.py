@@ -29,7 +29,9 @@ from actors.platform_client import (
 
 log = logging.getLogger(__name__)
 
-EXPORT_COLUMNS = "contact_id, external_id, address, status, exclusion_reason, top_up"
+# `consumer`: the position of the delivery the row belongs to (a plan with an email and an SMS
+# lists a contact once per delivery); empty for a plan without delivery.
+EXPORT_COLUMNS = "contact_id, external_id, address, status, exclusion_reason, top_up, consumer"
 WEBHOOK_TIMEOUT = 10.0
 
 
@@ -108,9 +110,12 @@ async def _export(run_id: int, position: int, data_dir: Path) -> dict[str, Any]:
     partial = path.with_suffix(".csv.part")
     query = (
         f"SELECT {EXPORT_COLUMNS} FROM (SELECT r.contact_id, c.external_id, r.address,"
-        " r.status, r.exclusion_reason, r.top_up::text AS top_up FROM recipient r"
-        " LEFT JOIN contact c ON c.id = r.contact_id"
-        " WHERE r.run_id = $1 ORDER BY r.contact_id) list"
+        " r.status, r.exclusion_reason, r.top_up::text AS top_up, d.position AS consumer"
+        " FROM recipient r LEFT JOIN contact c ON c.id = r.contact_id"
+        " LEFT JOIN (SELECT position, row_number() OVER (ORDER BY position) - 1 AS delivery_no"
+        "  FROM run_consumer WHERE run_id = $1 AND kind = 'delivery') d"
+        "  ON d.delivery_no = coalesce(r.delivery_no, 0)"
+        " WHERE r.run_id = $1 ORDER BY r.contact_id, coalesce(r.delivery_no, 0)) list"
     )
     async with connections.get("default").acquire_connection() as raw:
         status = await raw.copy_from_query(

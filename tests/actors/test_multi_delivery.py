@@ -3,8 +3,11 @@ exactly once, DND counting every message, reports per consumer."""
 
 from __future__ import annotations
 
+import csv
 import json
+from collections import Counter
 
+from actors.consumers import export_path, run_list_consumers
 from actors.deliver import after_batch, batch_key, send_batch
 from actors.platform_client import RetryPolicy
 from actors.run_plan import evaluate_run
@@ -114,6 +117,23 @@ async def test_each_delivery_has_its_list_by_its_channel_rules(world: World) -> 
     ]
     assert await evaluate_run(run_id) == "delivering"  # listed once
     assert sum((await _per_delivery(run_id)).values()) == 30
+
+
+async def test_the_export_lists_a_contact_once_per_delivery(world: World, tmp_path) -> None:
+    await _contacts(world)
+    plan = await make_plan(world, consumers=[EMAIL_DELIVERY, EXPORT, SMS_DELIVERY])
+    run_id = await make_run(plan)
+    assert await evaluate_run(run_id) == "delivering"
+    assert await run_list_consumers(run_id, data_dir=tmp_path) == {1: "done"}
+    with export_path(tmp_path, run_id, 1).open() as f:
+        rows = list(csv.DictReader(f))
+    counts = Counter((r["consumer"], r["status"], r["exclusion_reason"]) for r in rows)
+    assert counts == {
+        (str(EMAIL), "pending", ""): 13,
+        (str(EMAIL), "excluded", "no_address"): 2,
+        (str(SMS), "pending", ""): 12,
+        (str(SMS), "excluded", "no_address"): 3,
+    }
 
 
 async def test_each_delivery_is_sent_exactly_once_and_reported(world: World, sink: Sink) -> None:
