@@ -128,6 +128,7 @@ async def runs_of_contacts(keys: list[RunsKey]) -> list[list[PlanRun]]:
             JOIN plan p ON p.id = pr.plan_id
             JOIN unnest($1::bigint[], $2::int[]) AS k(contact_id, database_id)
               ON k.contact_id = rc.contact_id AND k.database_id = p.database_id
+           WHERE rc.delivery_no IS NULL  -- the first delivery's list names every contact once
         ) r WHERE r.n <= $3 ORDER BY r.contact_id, r.run_id DESC
         """,
         [[k.contact_id for k in keys], [k.database_id for k in keys], limit],

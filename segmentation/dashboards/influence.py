@@ -31,14 +31,20 @@ def influence_sql(ctx: PanelContext) -> tuple[str, list[Any]]:
     SELECT run.id AS run_id, run.at, r.status, count(*) AS contacts,
            count(*) FILTER (WHERE b.orders > 0) AS buyers,
            coalesce(sum(b.orders), 0) AS orders, coalesce(sum(b.revenue), 0) AS revenue
-    FROM run JOIN recipient r ON r.run_id = run.id
+    FROM run CROSS JOIN LATERAL (
+        -- one row per contact: a plan with several deliveries lists it once per delivery
+        SELECT rc.contact_id,
+               CASE WHEN bool_or(rc.status = '{SENT}') THEN '{SENT}' ELSE '{CONTROL}' END AS status
+        FROM recipient rc
+        WHERE rc.run_id = run.id AND rc.status = ANY({p.add([SENT, CONTROL], "text[]")})
+        GROUP BY rc.contact_id
+    ) r
     LEFT JOIN LATERAL (
         SELECT count(*) AS orders, sum(e.value) AS revenue FROM event e
         WHERE e.contact_id = r.contact_id AND e.event_type_id = {purchase}
           AND e.occurred_at >= run.at
           AND e.occurred_at < run.at + make_interval(days => {days})
     ) b ON true
-    WHERE r.status = ANY({p.add([SENT, CONTROL], "text[]")})
     GROUP BY run.id, run.at, r.status
     ORDER BY run.at, run.id"""
     return sql, p.values
