@@ -32,22 +32,30 @@ async def explain_contact(
 ) -> Explanation | None:
     """Evaluate every node of the compiled tree for one contact (None: no such contact here)."""
     n = len(compiled.explain_params)
+    contact = f"${n + 1}::bigint"
     columns = [f"{item.sql} AS n{i}" for i, item in enumerate(compiled.explain_items)]
+    if compiled.explain_sql:
+        # The explain form of the statement lets `contact_id` reach every per-contact set. It
+        # shares the truths' parameters (some only the truths use), so it asks in the same
+        # statement: every parameter is then referenced, and typed.
+        columns.append(
+            f"EXISTS (SELECT 1 FROM ({compiled.explain_sql}) m WHERE m.contact_id = {contact})"
+            " AS member"
+        )
     truths = (
         f"SELECT {', '.join(['c.id', *columns])} FROM {compiled.explain_from}"
-        f" WHERE c.database_id = $1 AND c.id = ${n + 1}::bigint"
-    )
-    # The explain form of the statement lets `contact_id` reach every per-contact set.
-    member_sql, member_params = compiled.sql, compiled.params
-    if compiled.explain_sql:
-        member_sql, member_params = compiled.explain_sql, compiled.explain_params
-    member = (
-        f"SELECT EXISTS (SELECT 1 FROM ({member_sql}) m"
-        f" WHERE m.contact_id = ${len(member_params) + 1}::bigint)"
+        f" WHERE c.database_id = $1 AND c.id = {contact}"
     )
     async with connection(conn) as c:
         row = await c.fetchrow(truths, *compiled.explain_params, contact_id)
-        is_member = await c.fetchval(member, *member_params, contact_id)
+        if compiled.explain_sql:
+            is_member = row is not None and row["member"]
+        else:  # a refinement ranks all members: ask the statement itself
+            member = (
+                f"SELECT EXISTS (SELECT 1 FROM ({compiled.sql}) m"
+                f" WHERE m.contact_id = ${len(compiled.params) + 1}::bigint)"
+            )
+            is_member = await c.fetchval(member, *compiled.params, contact_id)
     if row is None:
         return None
     nodes = [

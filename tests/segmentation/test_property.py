@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 
 import pytest_asyncio
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from tortoise import connections
 
 from segmentation import Catalog, compile_definition, explain_contact, prepare_segment
-from segmentation.reference import evaluate, evaluate_nodes
+from segmentation.reference import Dataset, evaluate, evaluate_nodes
 from segmentation.values import EvalContext
 from tests.segmentation.conftest import clear_dataset, insert_dataset, make_shop
 from tests.segmentation.strategies import AS_OF_CHOICES, TIMEZONE, datasets, definitions
@@ -78,8 +79,34 @@ async def test_sql_equals_reference_on_random_trees(catalog: Catalog, scenario) 
         )
 
 
+# Found by hypothesis: a parameter that only the explain columns use (the refinement of a
+# referenced segment) left the membership statement with an untyped parameter.
+_REFINED_ZERO = {
+    "root": {
+        "contact": {
+            "match": "all",
+            "conditions": [{"field": "birth_date", "op": "eq", "value": ["2023-02-25"]}],
+        }
+    },
+    "refine": {"order": "top", "limit": 0, "metric": {"type": "purchase", "fn": "sum"}},
+}
+_ONE_CONTACT = {
+    "external_id": "x1", "email": None, "first_name": None, "country": None, "city": None,
+    "region": None, "gender": None, "birth_date": None, "consent_email": False,
+    "created_at": dt.datetime(2024, 3, 30, 11, 0, tzinfo=dt.UTC), "id": 1, "attributes": {},
+}  # fmt: skip
+
+
 @settings(SETTINGS, max_examples=60)
 @given(scenario=scenarios())
+@example(
+    scenario=(
+        dt.datetime(2024, 3, 31, 10, 0, tzinfo=dt.UTC),
+        Dataset(contacts=[_ONE_CONTACT], events=[]),
+        {101: _REFINED_ZERO, 102: _REFINED_ZERO},
+        [{"root": {"and": [{"segment": {"id": 101, "in": False}}]}}],
+    )
+)
 async def test_explain_equals_reference_node_by_node(catalog: Catalog, scenario) -> None:
     as_of, data, references, trees = scenario
     await clear_dataset(catalog)
