@@ -7,6 +7,17 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from models import MODEL_MODULES
 
+# Session settings of every connection (the app's pool, workers, the CLI and the benches).
+# - plan_cache_mode: every statement is planned for its own values. asyncpg caches prepared
+#   statements, and after five runs PostgreSQL may switch one to a generic plan made without
+#   them; for a segment's windows, sets and thresholds that flips a count's plan, and its
+#   time by 2-4x either way (bench/segments.py), from one run to the next.
+# - random_page_cost: contact data lives in memory or on SSD, where an index probe costs
+#   about what a sequential page does; at PostgreSQL's default of 4 (spinning disks) the
+#   planner scans all contacts where 5,000 index probes would do (bench/segments.py on 1M
+#   contacts: occurrences 0.47 -> 0.28 s, aggregate 0.35 -> 0.13 s).
+SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "random_page_cost": "1.1"}
+
 
 def credentials_from_url(url: str) -> dict[str, Any]:
     """asyncpg credentials from a postgres URL, including Unix-socket URLs (`?host=/dir`)."""
@@ -21,6 +32,7 @@ def credentials_from_url(url: str) -> dict[str, Any]:
         "user": unquote(parsed.username or "postgres"),
         "password": unquote(parsed.password or ""),
         "database": (parsed.path or "/postgres").lstrip("/") or "postgres",
+        "server_settings": dict(SERVER_SETTINGS),
     }
 
 

@@ -439,8 +439,7 @@ class _Compiler:
         return f"int8range({start}, {end}) @> ({bucket} % {n})"
 
 
-_MIX = 73244475  # 0x45d9f3b: a 32-bit integer hash (two multiply-xorshift rounds)
-_LOW32 = 4294967295  # `& _LOW32` = Python's `% 2**32`, negative ids included; cheaper than %
+_LOW32 = 4294967295  # `& _LOW32`: the low 32 bits, as Python's `% 2**32`
 
 
 def seed_number(seed: str) -> int:
@@ -449,11 +448,9 @@ def seed_number(seed: str) -> int:
 
 
 def sample_bucket_sql(id_sql: str, seed_param: str) -> str:
-    """A cheap 32-bit hash of (contact id, seed); `reference.sample_hash` is the same in Python."""
-    x = f"((({id_sql} & {_LOW32}) + {seed_param}) & {_LOW32})"
-    for _ in range(2):
-        x = f"((({x} # ({x} >> 16)) * {_MIX}) & {_LOW32})"
-    return f"({x} # ({x} >> 16))"
+    """A 32-bit hash of (contact id, seed): PostgreSQL's built-in `hashint8extended`, one C
+    call a row; `pg_hash.hashint8extended_low32` is the same in Python."""
+    return f"(hashint8extended({id_sql}, {seed_param}) & {_LOW32})"
 
 
 def _kind(node: Node) -> str:

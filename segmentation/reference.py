@@ -16,6 +16,7 @@ from typing import Any
 from segmentation.catalog import Catalog, EventTypeInfo
 from segmentation.compile import seed_number
 from segmentation.operators import OPERATORS
+from segmentation.pg_hash import hashint8extended_low32
 from segmentation.tree import (
     VALUE_PROPERTY,
     Condition,
@@ -48,10 +49,7 @@ class Dataset:
 
 def sample_hash(seed: str, contact_id: int) -> int:
     """The 32-bit hash of (contact id, seed) of `compile.sample_bucket_sql`."""
-    x = (contact_id % 2**32 + seed_number(seed)) % 2**32
-    for _ in range(2):
-        x = ((x ^ (x >> 16)) * 73244475) % 2**32
-    return x ^ (x >> 16)
+    return hashint8extended_low32(contact_id, seed_number(seed))
 
 
 def evaluate(
