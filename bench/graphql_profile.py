@@ -27,7 +27,12 @@ BENCH_DB = "contactplan_bench_graphql_profile"
 
 
 def strawberry_resolvers(schema: Any) -> int:
-    """Undo schema/fast_fields.py: give its fields back strawberry's own resolvers."""
+    """Undo schema/fast_fields.py: give its fields back strawberry's own resolvers and
+    graphql-core's per-field path (no plain-leaf marks, strawberry's executor)."""
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    from schema.fast_fields import PLAIN
+
     restored = 0
     for graphql_type in schema._schema.type_map.values():
         for graphql_field in getattr(graphql_type, "fields", {}).values():
@@ -35,7 +40,11 @@ def strawberry_resolvers(schema: Any) -> int:
             if getattr(resolve, "__module__", None) == "schema.fast_fields":
                 field = graphql_field.extensions["strawberry-definition"]
                 graphql_field.resolve = schema.schema_converter.from_resolver(field)
+                graphql_field.extensions = {
+                    k: v for k, v in graphql_field.extensions.items() if k != PLAIN
+                }
                 restored += 1
+    schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
     return restored
 
 

@@ -23,6 +23,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from contactplan.settings import Settings
@@ -61,6 +62,12 @@ def _is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
+SUBSCRIPTION_OVER_HTTP = (
+    "Subscriptions run over a WebSocket at /graphql (subprotocol graphql-transport-ws),"
+    " not over HTTP."
+)
+
+
 class GraphQLApp(GraphQL):
     """Strawberry's ASGI view with our authentication, context and error formats."""
 
@@ -92,10 +99,9 @@ class GraphQLApp(GraphQL):
         context = RequestContext(
             settings=self.settings, request_id=request_id, request=request, response=response
         )
+        context.authorization = request.headers.get("authorization")
         try:
-            context.principal = await authenticate(
-                self.settings, request.headers.get("authorization")
-            )
+            context.principal = await authenticate(self.settings, context.authorization)
         except Unauthenticated as exc:
             # The request still runs: login works, guarded fields report this reason.
             context.auth_error = exc.message
@@ -112,7 +118,7 @@ class GraphQLApp(GraphQL):
             context.principal = await authenticate(self.settings, str(header))
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": exc.message}) from exc
-        context.auth_error = None
+        context.auth_error, context.authorization = None, str(header)
         return UNSET
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
@@ -127,9 +133,12 @@ class GraphQLApp(GraphQL):
         try:
             return await super().execute_single(*args, **kwargs)
         except HTTPException as exc:
-            # GraphQL over HTTP: a mutation sent with GET is 405, not 400
-            if isinstance(exc.__cause__, InvalidOperationTypeError):
-                raise HTTPException(405, exc.reason) from exc.__cause__
+            cause = exc.__cause__
+            if isinstance(cause, InvalidOperationTypeError):
+                if cause.operation_type == OperationType.SUBSCRIPTION:
+                    raise HTTPException(400, SUBSCRIPTION_OVER_HTTP) from cause
+                # GraphQL over HTTP: a mutation sent with GET is 405, not 400
+                raise HTTPException(405, exc.reason) from cause
             raise
 
     def parse_json(self, data: str | bytes) -> Any:

@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from models.fast_rows import FastRows
+
 
 class Profile(Model):
     """A named set of permissions; built-in ones cannot be edited or deleted."""
@@ -19,7 +21,7 @@ class Profile(Model):
         table = "profile"
 
 
-class User(Model):
+class User(FastRows, Model):
     """A person who logs in with username and password."""
 
     id = fields.IntField(primary_key=True)

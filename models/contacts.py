@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from models.fast_rows import FastRows
+
 # Standard contact columns the catalog may point at (storage=column).
 CONTACT_COLUMNS = (
     "external_id",
@@ -63,7 +65,7 @@ class Contact(Model):
         unique_together = (("database", "external_id"),)
 
 
-class Event(Model):
+class Event(FastRows, Model):
     """Something a contact did or received, at a time, with a numeric value and properties."""
 
     id = fields.BigIntField(primary_key=True)

@@ -3,8 +3,10 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from models.fast_rows import FastRows
 
-class Segment(Model):
+
+class Segment(FastRows, Model):
     """A named condition tree over one contact database."""
 
     id = fields.IntField(primary_key=True)

@@ -12,9 +12,11 @@ from tortoise import connections
 from models import User
 from permissions.apikeys import KEY_PREFIX, key_matches, split_api_key
 from permissions.audit import record_audit
-from permissions.errors import InputError, Unauthenticated
+from permissions.errors import Forbidden, InputError, Unauthenticated
+from permissions.names import Perm
 from permissions.passwords import hash_password, needs_rehash, verify_password
 from permissions.principal import Principal, load_api_key, load_user
+from permissions.rules import may
 from permissions.throttle import clear_failures, is_locked, record_failure
 from permissions.tokens import TokenError, issue_token, read_token
 
@@ -53,6 +55,18 @@ async def authenticate(settings: Settings, authorization: str | None) -> Princip
     if loaded is None or not loaded.is_active or loaded.token_version != claims.token_version:
         raise Unauthenticated("Token is no longer valid; log in again.")
     return loaded.principal
+
+
+async def reauthenticate(settings: Settings, authorization: str | None, perm: Perm) -> Principal:
+    """The principal of credentials accepted earlier, checked again for a long-lived
+    operation (a subscription): UNAUTHENTICATED once the token expired or was revoked, the
+    user deactivated or the key revoked; FORBIDDEN once the profile lost `perm`."""
+    principal = await authenticate(settings, authorization)
+    if principal is None:
+        raise Unauthenticated()
+    if not may(principal, perm):
+        raise Forbidden()
+    return principal
 
 
 async def _authenticate_api_key(key: str) -> Principal:

@@ -78,6 +78,7 @@ class RequestContext:
     request_id: str
     principal: Principal | None = None
     auth_error: str | None = None  # why credentials were refused, for UNAUTHENTICATED
+    authorization: str | None = None  # the credentials header, checked again by subscriptions
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
     request: Any = None
     response: Any = None

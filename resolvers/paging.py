@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+import orjson
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
@@ -93,20 +93,20 @@ def _decode_value(value: Any) -> Any:
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
-    """An opaque cursor for a row's sort values."""
-    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """An opaque cursor for a row's sort values (a page makes one per row: orjson)."""
+    raw = orjson.dumps([_encode_value(v) for v in values])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, length: int) -> list[Any]:
     """The sort values in a cursor; BAD_USER_INPUT if it is not one of ours."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
+        values = orjson.loads(raw)
         if not isinstance(values, list) or len(values) != length:
             raise ValueError(cursor)
         return [_decode_value(v) for v in values]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:  # JSONDecodeError too
         raise BadArgument("Invalid cursor: use a cursor from the same list and order.") from exc
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -255,13 +255,19 @@ async def load_progress(ctx: RequestContext, run_id: int) -> RunProgress | None:
     return await ctx.loader("run_progress", load).load(run_id)
 
 
-async def watch_progress(principal: Principal, run_id: int) -> AsyncIterator[RunProgress]:
-    """The run's progress each time it changes, until the run is over."""
+async def watch_progress(
+    principal: Principal, run_id: int, recheck: Callable[[], Awaitable[Principal]]
+) -> AsyncIterator[RunProgress]:
+    """The run's progress each time it changes, until the run is over. Before every change
+    after the first, `recheck` gives the caller's principal again (it raises once the
+    credentials or the permission are gone) and the run must still be visible to it."""
     run = await get_run(principal, run_id)
     last: RunProgress | None = None
     while True:
         progress = await engine.run_progress(run.id)
         if progress != last:
+            if last is not None:
+                await get_run(await recheck(), run_id)
             yield progress
             last = progress
         if progress.state in FINISHED_RUN_STATES:

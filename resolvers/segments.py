@@ -24,7 +24,7 @@ from permissions.errors import BadArgument, Forbidden, InputError, InvalidInput,
 from permissions.principal import Principal
 from permissions.rules import can_edit, database_predicate, database_q
 from resolvers.context import RequestContext
-from resolvers.databases import get_database
+from resolvers.databases import database_page, get_database
 from resolvers.outcome import Outcome, with_outcome
 from resolvers.paging import Page, SortKey, decode_cursor, encode_cursor, keyset_page, page_size
 from segmentation import (
@@ -97,7 +97,6 @@ async def list_segments(
     after: str | None,
 ) -> Page[Segment]:
     """A keyset page of a database's segments, filtered and sorted."""
-    await get_database(principal, database_id)  # NOT_FOUND: absent or not visible
     query = visible_segments(principal).filter(database_id=database_id)
     if where.name_contains:
         query = query.filter(name__icontains=where.name_contains)
@@ -111,8 +110,9 @@ async def list_segments(
         query = query.select_related("author")
     if order == "count":  # never-counted segments sort as -1 (keyset needs non-null keys)
         query = query.annotate(count_key=Coalesce("last_count", -1))
-    return await keyset_page(
-        query, [SortKey(ORDER_KEYS[order], descending)], first=first, after=after
+    sort = [SortKey(ORDER_KEYS[order], descending)]
+    return await database_page(
+        principal, database_id, lambda: keyset_page(query, sort, first=first, after=after)
     )
 
 

@@ -124,6 +124,13 @@ class User(Node):
         row = await info.context.loaders.user.load(pk)
         return cls.from_model(row) if row else None
 
+    @classmethod
+    async def load_many(cls, info: Info, ids: Iterable[int | None]) -> dict[int, User | None]:
+        """Users by id in one batch through this request's loader (a list's authors)."""
+        wanted = sorted({i for i in ids if i is not None})
+        rows = await info.context.loaders.user.load_many(wanted)
+        return {i: cls.from_model(r) if r else None for i, r in zip(wanted, rows, strict=True)}
+
     def _personal(self, info: Info) -> bool:
         """Staff personal data is shown to the user itself and to holders of user.manage."""
         principal = info.context.principal

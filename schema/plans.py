@@ -16,8 +16,10 @@ from strawberry.scalars import JSON
 from models import Plan as PlanRow
 from models import PlanRun as PlanRunRow
 from models import RunConsumer
+from permissions.auth import reauthenticate
 from permissions.classes import principal_of, requires
 from permissions.names import Perm
+from permissions.principal import Principal
 from permissions.rules import can_edit
 from resolvers import plans as resolve
 from resolvers.plans import CalendarBucketData
@@ -849,7 +851,12 @@ class PlansSubscription:
     async def run_progress(
         self, info: Info, run_id: RunIdArg
     ) -> AsyncGenerator[RunProgress | None, None]:
+        ctx = info.context
+
+        async def recheck() -> Principal:
+            return await reauthenticate(ctx.settings, ctx.authorization, Perm.PLAN_READ)
+
         async for progress in resolve.watch_progress(
-            principal_of(info), node_pk(run_id, "PlanRun")
+            principal_of(info), node_pk(run_id, "PlanRun"), recheck
         ):
             yield RunProgress.from_progress(progress)

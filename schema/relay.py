@@ -122,20 +122,23 @@ def node_type_name(value: GlobalID | str) -> str | None:
     return None if parsed is None else parsed.type_name
 
 
-def selects(info: Any, name: str) -> bool:
-    """True if the current field's selection asks for `name` (directly or in fragments),
-    e.g. `keyset_page(..., count_total=selects(info, "totalCount"))`."""
+def selects(info: Any, *path: str) -> bool:
+    """True if the current field's selection asks for the field `path` (directly or in
+    fragments), e.g. `keyset_page(..., count_total=selects(info, "totalCount"))` or
+    `selects(info, "edges", "node", "author")`."""
 
-    def among(selections: list[Any]) -> bool:
+    def among(selections: list[Any], path: tuple[str, ...]) -> bool:
         for selection in selections:
             if isinstance(selection, SelectedField):
-                if selection.name == name:
+                if selection.name == path[0] and (
+                    len(path) == 1 or among(selection.selections, path[1:])
+                ):
                     return True
-            elif among(selection.selections):  # fragment spread or inline fragment
+            elif among(selection.selections, path):  # fragment spread or inline fragment
                 return True
         return False
 
-    return any(among(f.selections) for f in info.selected_fields)
+    return any(among(f.selections, path) for f in info.selected_fields)
 
 
 @strawberry.type(description="A page of a list, with the total number of items in the list.")

@@ -22,6 +22,8 @@ from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types.graphql import OperationType
 from tortoise.exceptions import ValidationError
 
 from permissions.classes import required_permission
@@ -139,6 +141,15 @@ class ContactplanSchema(strawberry.Schema):
     """The schema, with error logging by request id and the table of guarded operations."""
 
     operations: dict[str, Perm | None]  # root field -> permission (None: any caller)
+
+    async def execute(  # type: ignore[override]
+        self, query: str | None, *args: Any, allowed_operation_types: Any = None, **kwargs: Any
+    ) -> Any:
+        """Queries and mutations. Subscriptions run over the WebSocket (`subscribe`); one
+        sent here is refused (InvalidOperationTypeError) instead of answering null."""
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        allowed.discard(OperationType.SUBSCRIPTION)
+        return await super().execute(query, *args, allowed_operation_types=allowed, **kwargs)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -26,7 +26,8 @@ from schema.accounts import User
 from schema.base import After, DatabaseIdArg, First, Info, UserError, user_errors
 from schema.databases import Database
 from schema.definition import DefinitionInput, SegmentDefinition, typed_or_json
-from schema.relay import CountedConnection, GlobalID, Node, NodeID, int_ids, node_pk
+from schema.fast_fields import DECLINE, plain_getter
+from schema.relay import CountedConnection, GlobalID, Node, NodeID, int_ids, node_pk, selects
 
 if TYPE_CHECKING:
     from schema.contacts import Contact
@@ -89,11 +90,17 @@ class Segment(Node):
     id: NodeID[int]
     row: strawberry.Private[SegmentRow]
     counting: strawberry.Private[asyncio.Task[int] | None] = None  # this response's count
+    # False when the response is known not to ask `count` of it (a list that does not):
+    # lastCount and countedAt are then plain values (schema/fast_fields.py); None: unknown.
+    count_asked: strawberry.Private[bool | None] = None
+    known_author: strawberry.Private[Any] = DECLINE  # the author a list loaded for it
 
     @classmethod
-    def from_model(cls, row: SegmentRow) -> Segment:
-        """The GraphQL form of a Segment row."""
-        return cls(id=row.id, row=row)
+    def from_model(
+        cls, row: SegmentRow, *, count_asked: bool | None = None, known_author: Any = DECLINE
+    ) -> Segment:
+        """The GraphQL form of a Segment row (a list passes what it already knows)."""
+        return cls(id=row.id, row=row, count_asked=count_asked, known_author=known_author)
 
     @classmethod
     async def load(cls, info: Info, pk: int) -> Segment | None:
@@ -173,6 +180,7 @@ class Segment(Node):
         "definition clears it). When the same response also asks `count` without asOf, "
         "this is that count, whatever the field order."
     )
+    @plain_getter(lambda self: DECLINE if self.count_asked is not False else self.row.last_count)
     def last_count(self, info: Info) -> int | None:
         if self._counted_here(info):
             return self._after_count(info, "last_count")  # type: ignore[return-value]
@@ -182,6 +190,7 @@ class Segment(Node):
         description="When lastCount was taken (null: never counted); with `count` in the same "
         "response, the time of that count."
     )
+    @plain_getter(lambda self: DECLINE if self.count_asked is not False else self.row.counted_at)
     def counted_at(self, info: Info) -> dt.datetime | None:
         if self._counted_here(info):
             return self._after_count(info, "counted_at")  # type: ignore[return-value]
@@ -209,6 +218,7 @@ class Segment(Node):
         return Database.from_model(row) if row else None
 
     @strawberry.field(description="Who created it.")
+    @plain_getter(lambda self: self.known_author)
     async def author(self, info: Info) -> User | None:
         return await User.load(info, self.row.author_id)  # type: ignore[attr-defined]
 
@@ -425,7 +435,17 @@ class SegmentsQuery:
             first=first,
             after=after,
         )
-        return SegmentConnection.from_page(page, Segment.from_model)
+        # What the page's items will be asked, answered here once for all of them.
+        authors: dict[int, Any] = {}
+        if selects(info, "edges", "node", "author"):
+            authors = await User.load_many(info, (row.author_id for row in page.rows))  # type: ignore[attr-defined]
+        count_asked = None if selects(info, "edges", "node", "count") else False
+        return SegmentConnection.from_page(
+            page,
+            lambda row: Segment.from_model(
+                row, count_asked=count_asked, known_author=authors.get(row.author_id, DECLINE)
+            ),
+        )
 
     @strawberry.field(
         description="One segment; NOT_FOUND if deleted or in a database the caller has no "

@@ -161,3 +161,20 @@ async def test_request_id_header_on_every_kind_of_response(gql, accounts) -> Non
     ]
     for response in responses:
         assert len(response.headers["x-request-id"]) == 32, response.status_code
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_subscription_over_http_is_refused_with_where_to_go(gql, accounts, method) -> None:
+    document = 'subscription { runProgress(runId: "UGxhblJ1bjox") { runId } }'
+    headers = _headers(accounts.token["ADMIN"])
+    if method == "POST":
+        response = await gql.post(document, headers=headers)
+    else:
+        response = await gql.http.get("/graphql", params={"query": document}, headers=headers)
+    assert response.status_code == 400
+    body = response.json()
+    assert body.get("data") is None
+    (error,) = body["errors"]
+    assert "WebSocket" in error["message"] and "graphql-transport-ws" in error["message"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    _no_leak(response.text)

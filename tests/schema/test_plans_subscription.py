@@ -14,7 +14,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from models import Plan
+from models import Plan, Profile
+from permissions.names import Perm
 from tests.conftest import TEST_SECRET_KEY
 from tests.contactplan.processes import RunningCommand, free_port
 from tests.schema.plans_support import gid, make_segment
@@ -147,3 +148,34 @@ async def test_subscription_needs_a_valid_token(api_url, accounts):
         await _subscribe(ws, run_id)
         message = await _receive(ws)
         assert message["payload"]["data"]["runProgress"]["toSend"] == 10, message
+
+
+@pytest.mark.parametrize("revoke", ["log_out_everywhere", "lose_plan_read"])
+async def test_a_live_subscription_ends_when_its_caller_loses_access(api_url, accounts, revoke):
+    run_id = await _run_with_batches(accounts, accounts.database, [100, 50])
+    guest = accounts.users["GUEST"]
+    async with connect(api_url, subprotocols=[PROTOCOL]) as ws:
+        await _init(ws, accounts.token["GUEST"])
+        await _subscribe(ws, run_id)
+        first = await _receive(ws)
+        assert first["payload"]["data"]["runProgress"]["sent"] == 0, first
+        if revoke == "log_out_everywhere":  # what changing the password does to old tokens
+            await _set("UPDATE app_user SET token_version = token_version + 1 WHERE id = $1",
+                       guest.id)  # fmt: skip
+            code = "UNAUTHENTICATED"
+        else:  # an admin moves the guest to a profile without plan.read
+            profile = await Profile.create(
+                name="NO_PLANS", permissions=[p.value for p in Perm if p != Perm.PLAN_READ]
+            )
+            await _set("UPDATE app_user SET profile_id = $2 WHERE id = $1", guest.id, profile.id)
+            code = "FORBIDDEN"
+        await _set("UPDATE delivery_batch SET status = 'sent' WHERE run_id = $1 AND batch_no = 0",
+                   run_id)  # fmt: skip
+        messages = [await _receive(ws)]
+        while messages[-1]["type"] == "next" and not messages[-1]["payload"].get("errors"):
+            messages.append(await _receive(ws))  # no progress after access is gone
+        assert all(m["payload"]["data"]["runProgress"]["sent"] == 0 for m in messages[:-1])
+        last = messages[-1]
+        errors = last["payload"] if last["type"] == "error" else last["payload"]["errors"]
+        assert [e["extensions"]["code"] for e in errors] == [code], last
+        assert "Traceback" not in json.dumps(last)
