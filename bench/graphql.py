@@ -200,7 +200,7 @@ def bench_app() -> Starlette:
     """The real app at / and the plain endpoints at /plain, one ORM for both."""
     from tortoise.contrib.starlette import RegisterTortoise
 
-    from contactplan.app import create_app
+    from contactplan.app import create_app, settle_heap
     from contactplan.db import tortoise_config
     from contactplan.settings import Settings
 
@@ -210,6 +210,7 @@ def bench_app() -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            settle_heap()  # as contactplan api does at startup
             yield
 
     app = Starlette(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import uuid
@@ -165,6 +166,14 @@ def _feedback_endpoint(settings: Settings):
     return delivery_feedback
 
 
+def settle_heap() -> None:
+    """Move what startup built (schema, models, modules) out of the garbage collector's
+    sight: requests allocate many short-lived objects, and each full collection otherwise
+    walks the whole startup heap again (the GraphQL bench's p99 was 150 ms for a 35 ms p50)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings, *, manage_orm: bool = True) -> Starlette:
     """The ASGI app. With `manage_orm`, its lifespan opens and closes the Tortoise ORM."""
     from contactplan.graphiql import GRAPHIQL_STATIC_DIR
@@ -175,6 +184,7 @@ def create_app(settings: Settings, *, manage_orm: bool = True) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not manage_orm:
+            settle_heap()
             yield
             return
         from tortoise.contrib.starlette import RegisterTortoise
@@ -184,6 +194,7 @@ def create_app(settings: Settings, *, manage_orm: bool = True) -> Starlette:
         if not settings.database_url:
             raise RuntimeError("create_app(manage_orm=True) needs settings.database_url")
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            settle_heap()
             yield
 
     return Starlette(
