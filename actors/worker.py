@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 Tick = Callable[[], Awaitable[None]]
 
 # Modules whose import declares actors and ticks.
-ACTOR_MODULES: tuple[str, ...] = ("actors.ping", "actors.tick")
+ACTOR_MODULES: tuple[str, ...] = ("actors.ping", "actors.tick", "actors.dashboard_sweep")
 
 # Periodic jobs of the scheduler loop, filled by `@tick` when ACTOR_MODULES are imported.
 TICKS: list[Tick] = []

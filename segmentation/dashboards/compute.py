@@ -6,7 +6,6 @@ import asyncio
 import functools
 import json
 import math
-import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,8 +17,9 @@ from tortoise import connections
 from segmentation.dashboards import demographics, events, fields, influence, size, spending
 from segmentation.dashboards.cache import DashboardCache, definition_hash
 from segmentation.dashboards.context import EventTypeInfo, PanelContext, PanelJob
+from segmentation.dashboards.member_tables import new_table_name
 from segmentation.dashboards.model import Dashboard, DashboardError, DashboardOptions, Panel
-from segmentation.dashboards.sql import MEMBERS_TABLE_PREFIX, CompiledSql, Scope
+from segmentation.dashboards.sql import CompiledSql, Scope
 
 # Per transaction: no JIT (compiling costs more than it saves here); room to hash grouping sets.
 SESSION = (
@@ -126,7 +126,7 @@ async def run_jobs(
     """
     if ctx.scope.member_sql is None:
         return await _run(client, jobs, ctx, max_parallel)
-    table = f"{MEMBERS_TABLE_PREFIX}{uuid.uuid4().hex}"
+    table = new_table_name()
     try:
         scope = await _materialize(client, ctx.scope, table, per_member)
         return await _run(client, jobs, replace(ctx, scope=scope), max_parallel)

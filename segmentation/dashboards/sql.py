@@ -16,8 +16,6 @@ class CompiledSql(Protocol):
     params: Sequence[Any]
 
 
-MEMBERS_TABLE_PREFIX = "dashboard_members_"  # + a per-computation id: an UNLOGGED table
-
 # Member sets up to these shares of the database's contacts read their rows on indexes led by
 # the contact id (break-even points measured with bench/dashboards.py on 1M contacts).
 CONTACT_LOOKUP_SHARE = 0.3  # contact rows, by primary key
