@@ -183,8 +183,7 @@ def create_app(settings: Settings, *, manage_orm: bool = True) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not manage_orm:
-            settle_heap()
+        if not manage_orm:  # embedded in another app (tests, benches): it owns the process
             yield
             return
         from tortoise.contrib.starlette import RegisterTortoise
