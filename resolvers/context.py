@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 from tortoise import connections
 
 from models import ContactDatabase, Profile, User
+from permissions.audit import record_audit
 from permissions.errors import NotFound
 from permissions.principal import Principal
 
@@ -96,6 +97,22 @@ class RequestContext:
         if existing is None:
             existing = self._named_loaders[name] = DataLoader(load_fn=load_fn)
         return existing
+
+
+async def audit_row(
+    ctx: RequestContext, principal: Principal, action: str, obj_type: str, row: Any, **kwargs: Any
+) -> None:
+    """Audit a change of a database's row (its id and database) with this request's id;
+    `kwargs`: `before` / `after` snapshots."""
+    await record_audit(
+        principal,
+        action,
+        obj_type,
+        row.id,
+        database_id=row.database_id,
+        request_id=ctx.request_id,
+        **kwargs,
+    )
 
 
 def parse_id(value: object, what: str) -> int:

@@ -16,11 +16,10 @@ from tortoise.transactions import in_transaction
 
 from actors.plans import PlanError, validate_dnd_rules
 from models import ContactDatabase, DndPolicy
-from permissions.audit import record_audit
 from permissions.errors import Forbidden, InputError, InvalidInput, NotFound
 from permissions.principal import Principal
 from permissions.rules import can_edit, can_see_database, visible_database_ids
-from resolvers.context import RequestContext
+from resolvers.context import RequestContext, audit_row
 from resolvers.outcome import Outcome, with_outcome
 from resolvers.plans import graphql_path
 
@@ -94,19 +93,6 @@ async def _clear_other_defaults(policy: DndPolicy) -> None:
     )
 
 
-async def _audit(ctx: RequestContext, principal: Principal, action: str, policy: DndPolicy,
-                 **kwargs: Any) -> None:  # fmt: skip
-    await record_audit(
-        principal,
-        action,
-        "dnd_policy",
-        policy.id,
-        database_id=policy.database_id,  # type: ignore[attr-defined]
-        request_id=ctx.request_id,
-        **kwargs,
-    )
-
-
 @with_outcome
 async def create_policy(
     ctx: RequestContext,
@@ -138,7 +124,7 @@ async def create_policy(
         )
         if is_default:
             await _clear_other_defaults(policy)
-        await _audit(ctx, principal, "create", policy, after=_snapshot(policy))
+        await audit_row(ctx, principal, "create", "dnd_policy", policy, after=_snapshot(policy))
     return policy
 
 
@@ -179,8 +165,8 @@ async def update_policy(
             after = await DndPolicy.get(id=policy.id)
             if after.is_default:
                 await _clear_other_defaults(after)
-            await _audit(ctx, principal, "update", after, before=_snapshot(policy),
-                         after=_snapshot(after))  # fmt: skip
+            await audit_row(ctx, principal, "update", "dnd_policy", after,
+                            before=_snapshot(policy), after=_snapshot(after))  # fmt: skip
     current = await DndPolicy.get(id=policy.id)
     if not updated:
         conflict = InputError(
@@ -196,5 +182,5 @@ async def delete_policy(ctx: RequestContext, principal: Principal, policy_id: in
     policy = await _editable(principal, policy_id)
     async with in_transaction():
         await DndPolicy.filter(id=policy.id).update(deleted_at=datetime.now(UTC), is_default=False)
-        await _audit(ctx, principal, "delete", policy, before=_snapshot(policy))
+        await audit_row(ctx, principal, "delete", "dnd_policy", policy, before=_snapshot(policy))
     return True

@@ -23,7 +23,7 @@ from permissions.errors import BadArgument, Forbidden, InputError, InvalidInput,
 from permissions.names import Perm
 from permissions.principal import Principal
 from permissions.rules import can_edit, can_see_database, database_q, may, owns
-from resolvers.context import RequestContext
+from resolvers.context import RequestContext, audit_row
 from resolvers.outcome import Outcome, with_outcome
 from resolvers.paging import Page, SortKey, keyset_page
 
@@ -406,20 +406,6 @@ def _check_name(name: str | None) -> list[InputError]:
     return []
 
 
-async def _audit(
-    ctx: RequestContext, principal: Principal, action: str, plan: Plan, **kwargs: Any
-) -> None:
-    await record_audit(
-        principal,
-        action,
-        "plan",
-        plan.id,
-        database_id=plan.database_id,  # type: ignore[attr-defined]
-        request_id=ctx.request_id,
-        **kwargs,
-    )
-
-
 @with_outcome
 async def create_plan(
     ctx: RequestContext,
@@ -455,7 +441,7 @@ async def create_plan(
             ),
             consumer_kinds,
         )
-        await _audit(ctx, principal, "create", plan, after=_snapshot(plan))
+        await audit_row(ctx, principal, "create", "plan", plan, after=_snapshot(plan))
     return plan
 
 
@@ -490,8 +476,14 @@ async def update_plan(
     try:
         async with in_transaction():
             updated = await engine.update_plan(plan.id, version, **changes)
-            await _audit(
-                ctx, principal, "update", updated, before=_snapshot(plan), after=_snapshot(updated)
+            await audit_row(
+                ctx,
+                principal,
+                "update",
+                "plan",
+                updated,
+                before=_snapshot(plan),
+                after=_snapshot(updated),
             )
     except PlanError as error:
         current = await Plan.get_or_none(id=plan.id, deleted_at=None)
@@ -518,8 +510,8 @@ async def transition(ctx: RequestContext, principal: Principal, plan_id: int, ac
     }
     async with in_transaction():
         changed = await _engine(calls[action]())
-        await _audit(
-            ctx, principal, action, changed, before={"state": plan.state}, after={
+        await audit_row(
+            ctx, principal, action, "plan", changed, before={"state": plan.state}, after={
                 "state": changed.state, "next_run_at": changed.next_run_at}
         )  # fmt: skip
     return changed
@@ -533,7 +525,7 @@ async def delete_plan(ctx: RequestContext, principal: Principal, plan_id: int) -
         await _engine(
             engine.delete_plan(plan.id, is_admin=may(principal, Perm.PLAN_REOPEN_ARCHIVED))
         )
-        await _audit(ctx, principal, "delete", plan, before=_snapshot(plan))
+        await audit_row(ctx, principal, "delete", "plan", plan, before=_snapshot(plan))
     return True
 
 
@@ -580,8 +572,13 @@ async def test_send(
         raise Forbidden("You may not test-send this plan.")
     async with in_transaction():
         run_id = await _engine(engine.start_test_send(plan.id, addresses))
-        await _audit(
-            ctx, principal, "test_send", plan, after={"run_id": run_id, "addresses": addresses}
+        await audit_row(
+            ctx,
+            principal,
+            "test_send",
+            "plan",
+            plan,
+            after={"run_id": run_id, "addresses": addresses},
         )
     return await PlanRun.get(id=run_id)
 
@@ -594,8 +591,14 @@ async def run_now(ctx: RequestContext, principal: Principal, plan_id: int) -> Pl
         raise Forbidden("You may not run this plan.")
     async with in_transaction():
         run_id = await _engine(engine.create_manual_run(plan.id))
-        await _audit(
-            ctx, principal, "run_now", plan, before={"state": plan.state}, after={"run_id": run_id}
+        await audit_row(
+            ctx,
+            principal,
+            "run_now",
+            "plan",
+            plan,
+            before={"state": plan.state},
+            after={"run_id": run_id},
         )
     await engine.enqueue_run(run_id, ctx.settings.redis_url)
     return await PlanRun.get(id=run_id)
